@@ -1,0 +1,3 @@
+"""one4d_geometry."""
+
+__version__ = "0.1.0"
