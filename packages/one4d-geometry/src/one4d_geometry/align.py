@@ -1,0 +1,60 @@
+"""Weighted Umeyama / Procrustes alignment (SE(3) and Sim(3)) and the ATE RMSE built on it."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Similarity", "ate_rmse", "umeyama"]
+
+
+class Similarity(NamedTuple):
+    """Transform x -> scale * R @ x + t."""
+
+    scale: float
+    R: np.ndarray
+    t: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(points) @ self.R.T + self.t
+
+
+def umeyama(
+    source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None, with_scale: bool = True
+) -> Similarity:
+    """Least-squares similarity (or rigid, ``with_scale=False``) transform mapping source onto target.
+
+    ``source`` and ``target`` are (P, 3); ``weights`` (P,) are non-negative. Minimises
+    sum_p w_p || target_p - (s R source_p + t) ||^2 (Umeyama 1991).
+    """
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    if src.ndim != 2 or src.shape[1] != 3 or src.shape != dst.shape:
+        raise ValueError(f"source and target must both have shape (P, 3), got {src.shape} and {dst.shape}")
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(src),) or np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError(f"weights must be {len(src)} finite non-negative values")
+    if not (np.all(np.isfinite(src)) and np.all(np.isfinite(dst))):
+        raise ValueError("source and target must be finite")
+    if np.count_nonzero(w) < 3 or w.sum() <= 0:
+        raise ValueError("umeyama needs at least 3 points with positive weight")
+    w = w / w.sum()
+    mu_src, mu_dst = w @ src, w @ dst
+    src_c, dst_c = src - mu_src, dst - mu_dst
+    cov = (dst_c * w[:, None]).T @ src_c
+    u, d, vt = np.linalg.svd(cov)
+    flip = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        flip[2] = -1.0
+    R = (u * flip) @ vt
+    var_src = float(w @ np.sum(src_c**2, axis=1))
+    scale = float((d * flip).sum() / var_src) if with_scale and var_src > 0 else 1.0
+    return Similarity(scale, R, mu_dst - scale * R @ mu_src)
+
+
+def ate_rmse(estimate: np.ndarray, reference: np.ndarray, with_scale: bool = True) -> float:
+    """Absolute trajectory error: RMSE of positions (P, 3) after Sim(3) (or SE(3)) Umeyama alignment."""
+    transform = umeyama(estimate, reference, with_scale=with_scale)
+    errors = transform.apply(estimate) - np.asarray(reference, dtype=np.float64)
+    return float(np.sqrt(np.mean(np.sum(errors**2, axis=1))))

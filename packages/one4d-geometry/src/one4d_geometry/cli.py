@@ -1,0 +1,147 @@
+"""``one4d-recover``: cameras and depth from pointmaps saved as .npy or .npz."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .recovery import recover_cameras
+from .tum import write_tum
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="one4d-recover",
+        description="Recover per-frame intrinsics, camera poses and depth from N pointmaps (N, H, W, 3) in "
+        "one world frame. Writes trajectory.txt (TUM, camera-to-world), intrinsics.json and depth.npz.",
+    )
+    parser.add_argument("pointmaps", type=Path, help=".npy array (N, H, W, 3) or .npz archive holding one")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    parser.add_argument(
+        "--key", default=None, help="array name in the .npz (default: 'pointmaps' or the only one)"
+    )
+    parser.add_argument("--mask", default=None, help="name of a boolean (N, H, W) validity mask in the .npz")
+    parser.add_argument(
+        "--confidence", default=None, help="name of an (N, H, W) confidence array in the .npz"
+    )
+    focal = parser.add_mutually_exclusive_group()
+    focal.add_argument(
+        "--shared-focal",
+        dest="shared_focal",
+        action="store_true",
+        default=True,
+        help="one focal length for all frames (default)",
+    )
+    focal.add_argument(
+        "--per-frame-focal", dest="shared_focal", action="store_false", help="a focal length per frame"
+    )
+    parser.add_argument(
+        "--principal-point",
+        nargs=2,
+        type=float,
+        metavar=("CX", "CY"),
+        default=None,
+        help="default: image centre ((W - 1) / 2, (H - 1) / 2)",
+    )
+    parser.add_argument("--smoothness", type=float, default=0.01, help="trajectory smoothness weight")
+    parser.add_argument("--iterations", type=int, default=30, help="maximum Gauss-Newton iterations")
+    stamps = parser.add_mutually_exclusive_group()
+    stamps.add_argument("--fps", type=float, default=None, help="timestamps i / fps (default: frame index)")
+    stamps.add_argument(
+        "--timestamps", type=Path, default=None, help="text file with one timestamp per frame"
+    )
+    return parser
+
+
+def _load_arrays(path: Path, key: str | None, extra: dict[str, str | None]) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise SystemExit(f"one4d-recover: {path} does not exist")
+    if path.suffix == ".npy":
+        if any(extra.values()):
+            raise SystemExit("one4d-recover: --mask / --confidence need an .npz input")
+        return {"pointmaps": np.load(path, allow_pickle=False)}
+    if path.suffix != ".npz":
+        raise SystemExit(f"one4d-recover: {path}: expected a .npy or .npz file")
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.keys())
+        if key is None:
+            key = "pointmaps" if "pointmaps" in names else (names[0] if len(names) == 1 else None)
+        if key is None:
+            raise SystemExit(f"one4d-recover: {path} holds {names}; choose the pointmaps with --key")
+        arrays = {}
+        for role, name in {"pointmaps": key, **extra}.items():
+            if name is None:
+                continue
+            if name not in names:
+                raise SystemExit(f"one4d-recover: {path} has no array {name!r} (it holds {names})")
+            arrays[role] = archive[name]
+    return arrays
+
+
+def _timestamps(args: argparse.Namespace, n_frames: int) -> np.ndarray:
+    if args.timestamps is not None:
+        stamps = np.loadtxt(args.timestamps, dtype=np.float64, ndmin=1)
+        if stamps.shape != (n_frames,):
+            raise SystemExit(
+                f"one4d-recover: {args.timestamps} has {stamps.size} timestamps, need {n_frames}"
+            )
+        return stamps
+    if args.fps is not None:
+        if not args.fps > 0:
+            raise SystemExit(f"one4d-recover: --fps must be positive, got {args.fps}")
+        return np.arange(n_frames) / args.fps
+    return np.arange(n_frames, dtype=np.float64)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    arrays = _load_arrays(args.pointmaps, args.key, {"mask": args.mask, "confidence": args.confidence})
+    pointmaps = arrays["pointmaps"]
+    if pointmaps.ndim == 3 and pointmaps.shape[-1] == 3:
+        pointmaps = pointmaps[None]
+    try:
+        result = recover_cameras(
+            pointmaps,
+            mask=arrays.get("mask"),
+            confidence=arrays.get("confidence"),
+            shared_focal=args.shared_focal,
+            principal_point=None if args.principal_point is None else tuple(args.principal_point),
+            smoothness_weight=args.smoothness,
+            iterations=args.iterations,
+        )
+    except ValueError as error:
+        raise SystemExit(f"one4d-recover: {args.pointmaps}: {error}") from None
+    stamps = _timestamps(args, len(result.K))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_tum(args.out / "trajectory.txt", stamps, result.c2w, header=f"one4d-recover {args.pointmaps.name}")
+    height, width = result.depth.shape[1:]
+    intrinsics = {
+        "width": width,
+        "height": height,
+        "shared_focal": args.shared_focal,
+        "fx": result.K[:, 0, 0].tolist(),
+        "fy": result.K[:, 1, 1].tolist(),
+        "cx": result.K[:, 0, 2].tolist(),
+        "cy": result.K[:, 1, 2].tolist(),
+        "K": result.K.tolist(),
+        "residuals": result.residuals.tolist(),
+    }
+    (args.out / "intrinsics.json").write_text(json.dumps(intrinsics, indent=2))
+    np.savez_compressed(args.out / "depth.npz", depth=result.depth)
+    print(
+        f"{len(result.K)} frames, focal {np.median(result.K[:, 0, 0]):.2f} px, mean point error "
+        f"{result.residuals.mean():.4g}; wrote {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

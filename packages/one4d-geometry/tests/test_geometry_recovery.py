@@ -1,0 +1,156 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from one4d_geometry import (
+    ate_rmse,
+    extrinsics_to_c2w,
+    intrinsics_matrix,
+    invert_pose,
+    recover_cameras,
+    rotation_angle_deg,
+    unproject_depth,
+)
+from one4d_geometry.synthetic import add_noise, synthetic_scene
+
+
+def shared_data() -> Path:
+    root = Path(
+        os.environ.get("ONE4D_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
+    )
+    if not root.is_dir():
+        pytest.skip(f"shared sample data not found at {root} (set ONE4D_SHARED_DATA)")
+    return root
+
+
+def assert_exact(result, K, R, o, depth, valid=None):
+    scene_depth = np.nanmedian(depth)
+    np.testing.assert_allclose(result.K[:, 0, 0], K[:, 0, 0], rtol=1e-3)
+    np.testing.assert_allclose(result.K[:, 1, 1], K[:, 1, 1], rtol=1e-3)
+    np.testing.assert_allclose(result.K[:, :2, 2], K[:, :2, 2])
+    assert rotation_angle_deg(result.R, R).max() < 0.01
+    assert np.abs(result.o - o).max() < 1e-4 * scene_depth
+    valid = np.isfinite(depth) if valid is None else valid
+    assert np.abs(result.depth[valid] / depth[valid] - 1).max() < 1e-4
+    assert np.isnan(result.depth[~valid]).all()
+    assert result.residuals.shape == (len(K),) and result.residuals.max() < 1e-4 * scene_depth
+
+
+def test_exact_synthetic_pointmaps_shared_focal():
+    scene = synthetic_scene(16, 48, 64, focal=55.0, seed=1)
+    result = recover_cameras(scene.pointmaps)
+    assert_exact(result, scene.K, scene.R, scene.o, scene.depth)
+    np.testing.assert_allclose(result.c2w, extrinsics_to_c2w(scene.R, scene.o), atol=1e-4)
+
+
+def test_exact_synthetic_pointmaps_per_frame_focal_with_nan_and_mask():
+    scene = synthetic_scene(10, 40, 56, focal=np.linspace(30.0, 90.0, 10), seed=2)
+    points = scene.pointmaps.copy()
+    rng = np.random.default_rng(0)
+    holes = rng.random(scene.depth.shape) < 0.2
+    points[holes] = np.nan
+    mask = rng.random(scene.depth.shape) > 0.1
+    points[~mask] = 1e3  # garbage outside the mask must be ignored
+    result = recover_cameras(points, mask=mask, shared_focal=False)
+    assert_exact(result, scene.K, scene.R, scene.o, scene.depth, valid=~holes & mask)
+
+
+def test_noisy_pointmaps_meet_the_accuracy_targets():
+    scene = synthetic_scene(20, 60, 80, focal=70.0, seed=3)
+    noisy = add_noise(scene, depth_noise=0.01, outlier_fraction=0.05, seed=4)
+    rng = np.random.default_rng(5)
+    noisy += (0.003 * np.median(scene.depth) * rng.standard_normal(noisy.shape)).astype(np.float32)
+    result = recover_cameras(noisy)
+    median_depth = np.median(scene.depth)
+    assert np.abs(result.K[:, 0, 0] / 70.0 - 1).max() < 0.02
+    assert ate_rmse(result.o, scene.o) < 0.01 * median_depth
+    assert rotation_angle_deg(result.R, scene.R).max() < 1.0
+    assert np.median(np.abs(result.depth / scene.depth - 1)) < 0.02
+
+
+def test_result_is_equivariant_to_the_scale_of_the_pointmaps():
+    scene = synthetic_scene(6, 32, 40, focal=35.0, seed=6)
+    noisy = add_noise(scene, seed=7)
+    small, large = recover_cameras(noisy), recover_cameras(noisy * np.float32(1000.0))
+    np.testing.assert_allclose(large.K, small.K, rtol=1e-4)
+    np.testing.assert_allclose(large.o, 1000.0 * small.o, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(large.depth, 1000.0 * small.depth, rtol=1e-3)
+
+
+def test_confidence_downweights_outliers():
+    scene = synthetic_scene(5, 40, 48, focal=50.0, seed=8)
+    points = scene.pointmaps.copy()
+    rng = np.random.default_rng(9)
+    bad = rng.random(scene.depth.shape) < 0.4  # too many outliers for the robust loss alone
+    points[bad] += rng.normal(0, 2.0, (bad.sum(), 3)).astype(np.float32)
+    confidence = np.where(bad, 0.0, 1.0)
+    result = recover_cameras(points, confidence=confidence)
+    assert_exact(result, scene.K, scene.R, scene.o, np.where(bad, np.nan, scene.depth), valid=~bad)
+
+
+def load_icl_nuim(folder: Path):
+    image = pytest.importorskip("PIL.Image")
+    lines = (folder / "odometry.log").read_text().split("\n")
+    blocks = [line for line in lines if line.strip()]
+    c2w = np.array([[[float(x) for x in blocks[5 * i + 1 + r].split()] for r in range(4)] for i in range(5)])
+    depth = np.stack(
+        [
+            np.asarray(image.open(folder / "depth" / f"{i:05d}.png"), dtype=np.float64) / 1000.0
+            for i in range(5)
+        ]
+    )
+    depth[depth == 0] = np.nan
+    relative = invert_pose(c2w[0]) @ c2w  # world = the first frame's camera
+    R, o = np.swapaxes(relative[:, :3, :3], 1, 2), relative[:, :3, 3]
+    K = np.tile(intrinsics_matrix(525.0, cx=319.5, cy=239.5), (5, 1, 1))
+    return depth, K, R, o
+
+
+def test_exact_pointmaps_from_real_icl_nuim_frames():
+    depth, K, R, o = load_icl_nuim(shared_data() / "icl-nuim-rgbd")
+    pointmaps = unproject_depth(depth, K, R, o).astype(np.float32)
+    result = recover_cameras(pointmaps)
+    assert_exact(result, K, R, o, depth)
+    result = recover_cameras(pointmaps, shared_focal=False)
+    assert_exact(result, K, R, o, depth)
+
+
+def test_single_frame_in_its_own_camera():
+    scene = synthetic_scene(1, 30, 40, focal=45.0, seed=10)
+    result = recover_cameras(scene.pointmaps)
+    assert_exact(result, scene.K, scene.R, scene.o, scene.depth)
+    assert result.iterations >= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pointmaps": np.zeros((4, 4, 3))}, r"shape \(N, H, W, 3\)"),
+        ({"pointmaps": np.zeros((0, 4, 4, 3))}, "N >= 1"),
+        ({"pointmaps": np.zeros((2, 4, 4, 2))}, r"shape \(N, H, W, 3\)"),
+        ({"mask": np.ones((2, 5, 5), bool)}, "mask must have shape"),
+        ({"confidence": -np.ones((2, 8, 8))}, "confidence must be finite and non-negative"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(kwargs, message):
+    arguments = {"pointmaps": synthetic_scene(2, 8, 8, focal=10.0).pointmaps, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        recover_cameras(**arguments)
+
+
+def test_all_invalid_frames_and_infinite_points_are_rejected():
+    points = synthetic_scene(3, 8, 8, focal=10.0).pointmaps
+    empty = points.copy()
+    empty[1] = np.nan
+    with pytest.raises(ValueError, match=r"frame\(s\) \[1\] have fewer than"):
+        recover_cameras(empty)
+    infinite = points.copy()
+    infinite[2, 3, 3, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite values"):
+        recover_cameras(infinite)
+    mask = np.ones(points.shape[:3], bool)
+    mask[2, 3, 3] = False
+    assert recover_cameras(infinite, mask=mask).depth.shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="sample_size"):
+        recover_cameras(points, sample_size=3)
