@@ -1,0 +1,151 @@
+"""Cache of VAE latents and text embeddings per clip (safetensors), so training can skip both encoders.
+
+One file per clip, ``clip_<index>.safetensors``, holding ``rgb_latents``, ``xyz_latents`` (16, f, h, w),
+per task ``cond_latents_<task>`` and ``frame_mask_<task>`` (the conditioning video depends on the task's
+frame mask, drawn deterministically when the cache is built), ``text_embeds`` (L, D), ``norm_center`` (3,)
+and ``norm_scale`` (); metadata: caption, source index, frame count.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.utils.data import Dataset
+
+from .dataset import ClipDataset, item_rng
+from .errors import DataError
+from .umc import TASKS, TaskRatios, conditioning_video, observed_frame_mask, sample_task
+
+CACHE_PATTERN = "clip_*.safetensors"
+
+
+def write_cached_sample(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write one sample atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_cached_sample(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of one cached sample; a missing or corrupt file raises :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "cached sample not found")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error types for truncated headers
+        raise DataError(path, f"not a readable safetensors file ({error})") from error
+    return tensors, metadata
+
+
+def _task_mask(task: str, num_frames: int, seed: int, index: int, sparsity_range) -> np.ndarray:
+    rng = item_rng(seed, 0, index, stream=100 + TASKS.index(task))
+    return observed_frame_mask(task, num_frames, rng, sparsity_range=sparsity_range)
+
+
+@torch.no_grad()
+def build_latent_cache(
+    dataset: ClipDataset,
+    out_dir: str | Path,
+    encode_video: Callable[[torch.Tensor], torch.Tensor],
+    encode_text: Callable[[list[str]], torch.Tensor],
+    batch_size: int = 1,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Encode every item of ``dataset`` (at its current epoch) into ``out_dir``; returns the file paths.
+
+    ``encode_video`` maps (B, 3, F, H, W) in [-1, 1] to latents (B, 16, f, h, w); ``encode_text`` maps a
+    list of B captions to (B, L, D). Existing files are kept unless ``overwrite``, so a build can resume.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"clip_{i:07d}.safetensors" for i in range(len(dataset))]
+    todo = [i for i in range(len(dataset)) if overwrite or not paths[i].exists()]
+    for start in range(0, len(todo), batch_size):
+        indices = todo[start : start + batch_size]
+        items = [dataset[i] for i in indices]
+        rgb = torch.stack([it["rgb"] for it in items])
+        xyz = torch.stack([it["xyz"] for it in items])
+        rgb_latents = encode_video(rgb)
+        xyz_latents = encode_video(xyz)
+        text = encode_text([it["caption"] for it in items])
+        per_task = {}
+        for task in TASKS:
+            masks = np.stack(
+                [_task_mask(task, rgb.shape[2], dataset.seed, i, dataset.sparsity_range) for i in indices]
+            )
+            per_task[task] = (masks, encode_video(conditioning_video(rgb, masks)))
+        for b, (index, item) in enumerate(zip(indices, items, strict=False)):
+            tensors = {
+                "rgb_latents": rgb_latents[b],
+                "xyz_latents": xyz_latents[b],
+                "text_embeds": text[b],
+                "norm_center": item["norm_center"],
+                "norm_scale": item["norm_scale"],
+            }
+            for task, (masks, latents) in per_task.items():
+                tensors[f"cond_latents_{task}"] = latents[b]
+                tensors[f"frame_mask_{task}"] = torch.from_numpy(masks[b].astype(np.float32))
+            metadata = {"caption": item["caption"], "index": str(index), "num_frames": str(rgb.shape[2])}
+            write_cached_sample(paths[index], tensors, metadata)
+    return paths
+
+
+class LatentCacheDataset(Dataset):
+    """Items from a latent cache: ``rgb_latents``, ``xyz_latents``, ``cond_latents`` and ``frame_mask`` of a
+    task drawn with ``task_ratios`` from ``item_rng(seed, epoch, index)``, ``task``, ``text_embeds``,
+    ``norm_center``, ``norm_scale``, ``caption``."""
+
+    def __init__(self, cache_dir: str | Path, task_ratios: TaskRatios | None = None, seed: int = 0) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.paths = sorted(self.cache_dir.glob(CACHE_PATTERN))
+        if not self.paths:
+            raise DataError(self.cache_dir, f"no cached samples ({CACHE_PATTERN})")
+        self.task_ratios = task_ratios or TaskRatios()
+        self.seed, self.epoch = int(seed), 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.paths[index]
+        rng = item_rng(self.seed, self.epoch, index)
+        task = sample_task(rng, self.task_ratios)
+        keys = ("rgb_latents", "xyz_latents", "text_embeds", "norm_center", "norm_scale")
+        wanted = (*keys, f"cond_latents_{task}", f"frame_mask_{task}")
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                missing = [k for k in wanted if k not in handle.keys()]  # noqa: SIM118
+                if missing:
+                    raise DataError(path, f"cached sample lacks {missing}")
+                tensors = {k: handle.get_tensor(k) for k in wanted}
+                caption = (handle.metadata() or {}).get("caption", "")
+        except DataError:
+            raise
+        except Exception as error:
+            raise DataError(path, f"not a readable safetensors file ({error})") from error
+        item = {k: tensors[k] for k in keys}
+        item["cond_latents"] = tensors[f"cond_latents_{task}"]
+        item["frame_mask"] = tensors[f"frame_mask_{task}"]
+        item["task"] = torch.tensor(TASKS.index(task), dtype=torch.int64)
+        item["caption"] = caption
+        return item

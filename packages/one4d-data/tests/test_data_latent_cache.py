@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from one4d_data.dataset import ClipDataset, SyntheticSource
+from one4d_data.errors import DataError
+from one4d_data.latent_cache import (
+    LatentCacheDataset,
+    build_latent_cache,
+    read_cached_sample,
+    write_cached_sample,
+)
+from one4d_data.umc import TASKS, TaskRatios
+
+_LIFT = torch.linspace(-1.0, 1.0, 16 * 3).reshape(16, 3)
+
+
+def assert_close(actual, expected, atol=1e-5):
+    """numpy comparison of tensors (avoids importing torch.testing, slow on first use)."""
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=1e-5, atol=atol)
+
+
+def encode_video(video: torch.Tensor) -> torch.Tensor:
+    """Stand-in VAE: (B, 3, F, H, W) -> (B, 16, 1 + (F - 1) / 4, H / 8, W / 8): pooling, channel lift."""
+    first = F.avg_pool3d(video[:, :, :1], (1, 8, 8))
+    rest = F.avg_pool3d(video[:, :, 1:], (4, 8, 8))
+    pooled = torch.cat([first, rest], 2)
+    return torch.einsum("oc,bcfhw->bofhw", _LIFT, pooled)
+
+
+def encode_text(captions: list[str]) -> torch.Tensor:
+    return torch.stack([torch.full((4, 8), float(len(c))) for c in captions])
+
+
+def test_write_read_round_trip_and_atomicity(tmp_path):
+    tensors = {"a": torch.arange(6.0).reshape(2, 3), "b": torch.tensor(3)}
+    write_cached_sample(tmp_path / "x.safetensors", tensors, {"caption": "hello"})
+    back, meta = read_cached_sample(tmp_path / "x.safetensors")
+    assert torch.equal(back["a"], tensors["a"]) and torch.equal(back["b"], tensors["b"])
+    assert meta["caption"] == "hello"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.safetensors"]  # no temporary file left
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{trunc")
+    with pytest.raises(DataError, match="bad.safetensors"):
+        read_cached_sample(tmp_path / "bad.safetensors")
+    with pytest.raises(DataError, match="not found"):
+        read_cached_sample(tmp_path / "missing.safetensors")
+
+
+def test_build_cache_and_load_items(tmp_path):
+    ds = ClipDataset(SyntheticSource(3, 9, 32, 48, seed=4), num_frames=9, height=32, width=48, seed=1)
+    paths = build_latent_cache(ds, tmp_path, encode_video, encode_text, batch_size=2)
+    assert len(paths) == 3 and all(p.exists() for p in paths)
+    tensors, meta = read_cached_sample(paths[1])
+    item = ds[1]
+    assert tensors["rgb_latents"].shape == (16, 3, 4, 6)
+    assert_close(tensors["rgb_latents"], encode_video(item["rgb"][None])[0])
+    assert_close(tensors["xyz_latents"], encode_video(item["xyz"][None])[0])
+    assert_close(tensors["norm_scale"], item["norm_scale"])
+    assert meta["caption"] == item["caption"]
+    for task in TASKS:
+        mask = tensors[f"frame_mask_{task}"]
+        cond = item["rgb"] * mask[None, :, None, None]
+        assert_close(tensors[f"cond_latents_{task}"], encode_video(cond[None])[0])
+    assert tensors["frame_mask_single_image"].sum() == 1 and tensors["frame_mask_full_video"].sum() == 9
+    sparse = tensors["frame_mask_sparse_frames"]
+    assert sparse[0] == 1 and sparse[-1] == 1
+
+    cache = LatentCacheDataset(tmp_path, task_ratios=TaskRatios(0.0, 1.0, 0.0), seed=0)
+    assert len(cache) == 3
+    entry = cache[1]
+    assert int(entry["task"]) == TASKS.index("sparse_frames")
+    assert torch.equal(entry["frame_mask"], sparse)
+    assert torch.equal(entry["cond_latents"], tensors["cond_latents_sparse_frames"])
+    assert entry["text_embeds"].shape == (4, 8)
+    assert entry["caption"] == item["caption"]
+
+
+def test_cache_build_resumes_and_empty_dir_raises(tmp_path):
+    ds = ClipDataset(SyntheticSource(2, 5, 16, 32, seed=4), num_frames=5, height=16, width=32)
+    calls = []
+
+    def counting_encoder(video):
+        calls.append(video.shape[0])
+        return encode_video(video)
+
+    build_latent_cache(ds, tmp_path / "c", counting_encoder, encode_text)
+    first = len(calls)
+    build_latent_cache(ds, tmp_path / "c", counting_encoder, encode_text)
+    assert len(calls) == first  # nothing re-encoded
+    with pytest.raises(DataError, match="no cached samples"):
+        LatentCacheDataset(tmp_path / "empty")
+    np.testing.assert_equal(first, 2 * (2 + len(TASKS)))
