@@ -31,6 +31,6 @@ def test_shift_moves_mass_to_high_noise_and_keeps_endpoints():
     shifted = shift_sigmas(s, 5.0)
     assert torch.allclose(shifted, torch.tensor([0.0, 5 / 6, 1.0]))
     sigmas = sample_training_sigmas(10_000, shift=5.0, generator=torch.Generator().manual_seed(0))
-    assert 0 < sigmas.min() and sigmas.max() <= 1
+    assert sigmas.min() > 0 and sigmas.max() <= 1
     assert sigmas.median() > 0.75  # uniform median 0.5 maps to 5/6
     assert torch.allclose(timesteps_from_sigmas(torch.tensor([0.25])), torch.tensor([250.0]))

@@ -46,7 +46,7 @@ def test_linear_patch_vae_reconstructs_smooth_video_and_round_trips_file(tmp_pat
     y = torch.linspace(-1, 1, 32).view(1, 1, 1, 32, 1)
     x = torch.linspace(-1, 1, 48).view(1, 1, 1, 1, 48)
     coeffs = (torch.rand(12, 3, 4, 1, 1, 1, generator=gen) - 0.5) * 0.4  # stays inside [-1, 1]
-    videos = (coeffs[:, :, 0] + coeffs[:, :, 1] * x + coeffs[:, :, 2] * y + coeffs[:, :, 3] * t)
+    videos = coeffs[:, :, 0] + coeffs[:, :, 1] * x + coeffs[:, :, 2] * y + coeffs[:, :, 3] * t
     vae = LinearPatchVAE.fit(videos[:10])
     latents = vae.encode(videos[10:])
     assert latents.shape == (2, 16, 3, 4, 6)

@@ -46,12 +46,16 @@ def sample_joint(
     scheduler.set_timesteps(config.num_steps, device=device)
     batch = cond_latents.shape[0]
     shape = cond_latents.shape
-    noise = torch.randn((batch, 2 * shape[1], *shape[2:]), generator=generator, device=device, dtype=torch.float32)
+    noise = torch.randn(
+        (batch, 2 * shape[1], *shape[2:]), generator=generator, device=device, dtype=torch.float32
+    )
     latents = noise.to(cond_latents.dtype)
     use_cfg = config.guidance_scale != 1.0
     if use_cfg:
         negative = (
-            torch.zeros_like(encoder_hidden_states) if negative_hidden_states is None else negative_hidden_states
+            torch.zeros_like(encoder_hidden_states)
+            if negative_hidden_states is None
+            else negative_hidden_states
         )
         text = torch.cat([encoder_hidden_states, negative])
         image = None
@@ -69,6 +73,8 @@ def sample_joint(
         if use_cfg:
             conditional, unconditional = velocity.chunk(2)
             velocity = unconditional + config.guidance_scale * (conditional - unconditional)
-        latents = scheduler.step(velocity, timestep, latents.float(), return_dict=False)[0].to(cond_latents.dtype)
+        latents = scheduler.step(velocity, timestep, latents.float(), return_dict=False)[0].to(
+            cond_latents.dtype
+        )
     rgb, xyz = latents.chunk(2, dim=1)
     return JointLatents(rgb=rgb, xyz=xyz)

@@ -47,7 +47,11 @@ class VideoVAE(torch.nn.Module):
         return 2 ** (len(self.autoencoder.config.dim_mult) - 1)
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        if (num_frames - 1) % self.temporal_factor or height % self.spatial_factor or width % self.spatial_factor:
+        if (
+            (num_frames - 1) % self.temporal_factor
+            or height % self.spatial_factor
+            or width % self.spatial_factor
+        ):
             raise ValueError(
                 f"video of {num_frames} frames at {height}x{width} does not fit the VAE: frames must be "
                 f"{self.temporal_factor}k + 1 and height/width multiples of {self.spatial_factor}"
@@ -102,7 +106,9 @@ def build_vae(
         return VideoVAE(autoencoder.to(device=device)).eval()
     path = Path(variant)
     if not path.exists():
-        raise FileNotFoundError(f"VAE path {path} does not exist (expected 'tiny' or a local Wan VAE directory)")
+        raise FileNotFoundError(
+            f"VAE path {path} does not exist (expected 'tiny' or a local Wan VAE directory)"
+        )
     subfolder = "vae" if (path / "vae" / "config.json").exists() else None
     if subfolder is None and not (path / "config.json").exists():
         raise FileNotFoundError(f"{path}: no config.json (or vae/config.json) of an AutoencoderKLWan")

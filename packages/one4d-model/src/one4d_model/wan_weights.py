@@ -1,0 +1,141 @@
+"""Loading the frozen Wan2.1 base transformer from local files (safetensors only).
+
+Accepted: a diffusers-format directory (config.json + diffusion_pytorch_model*.safetensors), or
+original-Wan-layout safetensors (one file, an index JSON of shards, or a directory of them) plus a config
+(a WAN_CONFIGS variant name, a dict of diffusers config kwargs, or a directory with a diffusers config.json).
+Original keys are converted with diffusers' own Wan converter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import WanTransformer3DModel
+from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
+from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from .configs import wan_config
+
+_ORIGINAL_KEY_MARKERS = ("self_attn.", "cross_attn.", "head.head.", "time_embedding.", "text_embedding.")
+
+
+def safetensors_files(path: str | Path) -> list[Path]:
+    """The safetensors files behind `path`: a file, an `*.index.json` of shards, or a directory."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"base weights path does not exist: {path}")
+    if path.is_file() and path.name.endswith(".json"):
+        weight_map = json.loads(path.read_text()).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"{path} is not a safetensors index (no 'weight_map' object)")
+        return [path.parent / name for name in sorted(set(weight_map.values()))]
+    if path.is_file():
+        if path.suffix != ".safetensors":
+            raise ValueError(f"base weights must be .safetensors (got {path.name}); pickles are not loaded")
+        return [path]
+    indexes = sorted(path.glob("*.safetensors.index.json"))
+    if indexes:
+        return safetensors_files(indexes[0])
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no .safetensors files in {path}")
+    return files
+
+
+def is_original_wan_layout(keys) -> bool:
+    """True for original Wan keys (self_attn/cross_attn/head.head...), False for diffusers keys."""
+    return any(marker in key for key in keys for marker in _ORIGINAL_KEY_MARKERS)
+
+
+def _checkpoint_keys(files: list[Path]) -> list[str]:
+    keys: list[str] = []
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            keys.extend(handle.keys())
+    return keys
+
+
+def _resolve_config(config: str | dict[str, Any] | Path | None, where: Path) -> dict[str, Any]:
+    if config is None:
+        candidate = where if where.is_dir() else where.parent
+        if (candidate / "config.json").is_file():
+            config = candidate
+        else:
+            raise ValueError(
+                f"original-layout weights at {where} need `config` (a variant name, a dict of diffusers "
+                "config kwargs, or a directory with a diffusers config.json)"
+            )
+    if isinstance(config, dict):
+        return dict(config)
+    if isinstance(config, str) and not Path(config).exists():
+        return wan_config(config)
+    config_path = Path(config)
+    config_file = config_path / "config.json" if config_path.is_dir() else config_path
+    raw = json.loads(config_file.read_text())
+    if "num_attention_heads" not in raw:
+        raise ValueError(
+            f"{config_file} is not a diffusers WanTransformer3DModel config (no 'num_attention_heads'); "
+            "pass a variant name or a dict instead"
+        )
+    return WanTransformer3DModel.extract_init_dict(raw)[0]
+
+
+def _cast_keeping_fp32(model: WanTransformer3DModel, dtype: torch.dtype) -> None:
+    """Cast parameters to `dtype` except those Wan keeps in fp32 (modulation, time embedder, norms)."""
+    keep = model._keep_in_fp32_modules or []
+    for name, param in model.named_parameters():
+        if any(part in name.split(".") for part in keep):
+            param.data = param.data.float()
+        else:
+            param.data = param.data.to(dtype)
+
+
+def load_wan_base(
+    path: str | Path,
+    config: str | dict[str, Any] | Path | None = None,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    device: str | torch.device = "cpu",
+) -> WanTransformer3DModel:
+    """A WanTransformer3DModel with the weights at `path` (see the module docstring for the layouts)."""
+    path = Path(path)
+    files = safetensors_files(path)
+    keys = _checkpoint_keys(files)
+    if not is_original_wan_layout(keys):
+        if not (path.is_dir() and (path / "config.json").is_file()):
+            raise ValueError(f"diffusers-format weights must be a directory with config.json, got {path}")
+        model = WanTransformer3DModel.from_pretrained(str(path), torch_dtype=dtype, use_safetensors=True)
+        return model.to(device)
+    init_kwargs = _resolve_config(config, path)
+    with torch.device("meta"):
+        model = WanTransformer3DModel(**init_kwargs)
+    state_dict: dict[str, torch.Tensor] = {}
+    for file in files:
+        state_dict.update(load_file(str(file), device=str(device)))
+    state_dict = convert_wan_transformer_to_diffusers(state_dict)
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(state_dict))
+    unexpected = sorted(set(state_dict) - expected)
+    if missing or unexpected:
+        raise KeyError(
+            f"original Wan checkpoint at {path} does not fit the config: missing {missing[:8]} "
+            f"({len(missing)}), unexpected {unexpected[:8]} ({len(unexpected)})"
+        )
+    for name, param in model.state_dict().items():
+        if tuple(param.shape) != tuple(state_dict[name].shape):
+            raise ValueError(
+                f"checkpoint tensor {name} has shape {tuple(state_dict[name].shape)}, "
+                f"the config expects {tuple(param.shape)}"
+            )
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    # RoPE tables are non-persistent buffers: rebuild them off the meta device (in fp64/fp32 as Wan does).
+    cfg = model.config
+    with torch.device(device):
+        model.rope = WanRotaryPosEmbed(cfg.attention_head_dim, cfg.patch_size, cfg.rope_max_seq_len)
+    _cast_keeping_fp32(model, dtype)
+    return model.to(device)
