@@ -1,0 +1,185 @@
+"""Model-ready micro-batches, identical however many processes share the work.
+
+Sample positions are global: micro-batch `m` of step `s` on rank `r` takes the positions
+((s * accum + m) * world + r) * batch + j, walked through a per-epoch permutation of the dataset. One
+process with batch 2B and two processes with batch B therefore see the same samples in every step, and a
+resumed run continues exactly where it stopped. Per-sample randomness (noise, sigma, context dropout) is
+seeded by the global position too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
+from one4d_data.latent_cache import LatentCacheDataset
+from one4d_data.umc import TASKS, TaskRatios
+from one4d_model.conditioning import pack_frame_mask
+from one4d_model.configs import IMAGE_CONTEXT_TOKENS, TEXT_CONTEXT_TOKENS
+from one4d_model.vae import LinearPatchVAE, build_vae
+
+from .config import TrainConfig
+from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
+
+EVAL_SEED_OFFSET = 1_000_003  # held-out synthetic scenes never coincide with training scenes
+
+
+@dataclass
+class Batch:
+    rgb: torch.Tensor  # (B, 16, f, h, w) clean latents
+    xyz: torch.Tensor
+    cond: torch.Tensor  # (B, 16, f, h, w) conditioning-video latents
+    mask: torch.Tensor  # (B, 4, f, h, w)
+    text: torch.Tensor  # (B, 512, text_dim)
+    image: torch.Tensor | None  # (B, 257, image_dim)
+    task: torch.Tensor  # (B,) index into TASKS
+    positions: list[int]
+
+
+def sample_positions(step: int, micro: int, accum: int, world: int, rank: int, batch: int) -> list[int]:
+    start = ((step * accum + micro) * world + rank) * batch
+    return list(range(start, start + batch))
+
+
+def _epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(size)
+
+
+def dataset_item(dataset, index: int, epoch: int) -> dict:
+    """Item `index` as seen in `epoch` (task and sparsity are drawn from (seed, epoch, index))."""
+    dataset.set_epoch(epoch)
+    return dataset[index]
+
+
+def sample_generator(seed: int, position: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 2_654_435_761 + position * 97 + 1) % (2**63 - 1))
+
+
+def context_dims(model_config) -> tuple[int, int | None]:
+    return model_config.text_dim, model_config.image_dim
+
+
+def build_video_vae(config: TrainConfig, device: torch.device, train_clips: ClipDataset | None):
+    """The tiny preset's linear patch VAE is fitted on training clips (and reused from the output dir)."""
+    spec = config.model.vae
+    if spec == "linear-patch":
+        path = Path(config.output_dir) / "vae.safetensors"
+        if path.exists():
+            return LinearPatchVAE.load(path).to(device)
+        if train_clips is None:
+            raise ValueError("model.vae = 'linear-patch' needs training clips to fit it")
+        count = min(len(train_clips), 64)
+        items = [dataset_item(train_clips, i, 0) for i in range(count)]
+        videos = torch.cat(
+            [torch.stack([it["rgb"] for it in items]), torch.stack([it["xyz"] for it in items])]
+        )
+        vae = LinearPatchVAE.fit(videos)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vae.save(path)
+        return vae.to(device)
+    return build_vae(spec, device=device)
+
+
+class SyntheticBatches:
+    """Synthetic 4D scenes encoded on the fly (the tiny preset): the VAE is cheap at that size, and the
+    caption and first frame go through the tiny stand-in encoders."""
+
+    def __init__(
+        self, config: TrainConfig, model_config, device: torch.device, vae=None, held_out: bool = False
+    ):
+        d = config.data
+        seed = config.seed + (EVAL_SEED_OFFSET if held_out else 0)
+        size = d.eval_clips if held_out else d.num_clips
+        source = SyntheticSource(size, d.num_frames, d.height, d.width, seed=seed)
+        ratios = TaskRatios(*d.task_ratios)
+        self.dataset = ClipDataset(
+            source, num_frames=d.num_frames, height=d.height, width=d.width, task_ratios=ratios, seed=seed
+        )
+        self.config = config
+        self.seed = seed
+        self.device = device
+        self.text_dim, self.image_dim = context_dims(model_config)
+        self.text_encoder = TinyTextEncoder(self.text_dim, seed=config.seed)
+        self.image_encoder = TinyImageEncoder(self.image_dim, seed=config.seed) if self.image_dim else None
+        self.vae = vae if vae is not None else build_video_vae(config, device, self.dataset)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def items(self, positions: list[int]) -> list[dict]:
+        size = len(self.dataset)
+        out = []
+        for position in positions:
+            epoch, offset = divmod(position, size)
+            index = int(_epoch_permutation(self.seed, epoch, size)[offset])
+            out.append(dataset_item(self.dataset, index, epoch))
+        return out
+
+    def encode(self, samples: dict) -> Batch:
+        vae, device = self.vae, self.device
+        rgb = vae.encode(samples["rgb"].to(device))
+        xyz = vae.encode(samples["xyz"].to(device))
+        cond = vae.encode(samples["cond_rgb"].to(device))
+        mask = pack_frame_mask(samples["frame_mask"].to(device), tuple(rgb.shape[-2:]))
+        text = self.text_encoder(list(samples["caption"])).to(device)
+        image = None
+        if self.image_encoder is not None:
+            image = self.image_encoder(samples["cond_rgb"][:, :, 0].to(device))
+        return Batch(rgb, xyz, cond, mask, text, image, samples["task"].to(device), [])
+
+    def batch(self, positions: list[int]) -> Batch:
+        out = self.encode(collate_samples(self.items(positions)))
+        out.positions = positions
+        return out
+
+
+class CachedBatches:
+    """Latents and text embeddings read from a latent cache (no VAE or text encoder in the loop)."""
+
+    def __init__(self, config: TrainConfig, model_config, device: torch.device):
+        ratios = TaskRatios(*config.data.task_ratios)
+        self.dataset = LatentCacheDataset(config.data.cache_dir, task_ratios=ratios, seed=config.seed)
+        self.seed = config.seed
+        self.device = device
+        self.text_dim, self.image_dim = context_dims(model_config)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, positions: list[int]) -> Batch:
+        size = len(self.dataset)
+        items = []
+        for position in positions:
+            epoch, offset = divmod(position, size)
+            index = int(_epoch_permutation(self.seed, epoch, size)[offset])
+            items.append(dataset_item(self.dataset, index, epoch))
+        samples = collate_samples(items)
+        device = self.device
+        rgb = samples["rgb_latents"].to(device)
+        mask = pack_frame_mask(samples["frame_mask"].to(device), tuple(rgb.shape[-2:]))
+        text = samples["text_embeds"].to(device)
+        if text.shape[1] != TEXT_CONTEXT_TOKENS:
+            raise ValueError(
+                f"cached text_embeds have {text.shape[1]} tokens; the image-conditioned Wan variants need "
+                f"{TEXT_CONTEXT_TOKENS} (pad the umT5 states when building the cache)"
+            )
+        image = samples.get("image_embeds")
+        if image is None and self.image_dim is not None:
+            image = torch.zeros(rgb.shape[0], IMAGE_CONTEXT_TOKENS, self.image_dim, device=device)
+        return Batch(
+            rgb,
+            samples["xyz_latents"].to(device),
+            samples["cond_latents"].to(device),
+            mask,
+            text,
+            None if image is None else image.to(device),
+            samples["task"].to(device),
+            positions,
+        )
+
+
+def task_names() -> tuple[str, ...]:
+    return TASKS

@@ -1,0 +1,145 @@
+"""Checkpoints that survive a kill: trainable weights (safetensors) + full training state (DCP).
+
+Layout of `<output_dir>/checkpoints/`:
+    step_000100/trainable.safetensors   what the inference pipeline loads (`one4d_model.load_trainable`)
+    step_000100/state/                  torch.distributed.checkpoint: optimizer, scheduler, step, RNG
+    latest                              name of the newest complete checkpoint
+A checkpoint is written under a temporary name and renamed when complete, so a kill during a save leaves the
+previous checkpoint as `latest`. Only the last `keep_last` are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
+
+from .distributed import DistEnv, barrier
+
+STEP_DIR = re.compile(r"^step_(\d{6,})$")
+TRAINABLE_FILE = "trainable.safetensors"
+
+
+def checkpoint_root(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "checkpoints"
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:06d}"
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint: the `latest` pointer, else the highest complete step directory."""
+    root = checkpoint_root(output_dir)
+    pointer = root / "latest"
+    if pointer.is_file():
+        candidate = root / pointer.read_text().strip()
+        if (candidate / TRAINABLE_FILE).is_file():
+            return candidate
+    steps = sorted(
+        (int(m.group(1)), p)
+        for p in root.glob("step_*")
+        if (m := STEP_DIR.match(p.name)) and (p / TRAINABLE_FILE).is_file()
+    )
+    return steps[-1][1] if steps else None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _trainable_only(model: torch.nn.Module) -> StateDictOptions:
+    return StateDictOptions(ignore_frozen_params=True)
+
+
+def save_checkpoint(
+    output_dir: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    env: DistEnv,
+    keep_last: int,
+    save_trainable_fn,
+) -> Path:
+    """Write checkpoint `step` atomically on every rank (DCP is collective); returns its directory."""
+    root = checkpoint_root(output_dir)
+    final = root / step_dir_name(step)
+    tmp = root / f".tmp-{step_dir_name(step)}"
+    if env.is_main:
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    barrier(env)
+    model_state, optim_state = get_state_dict(model, optimizer, options=_trainable_only(model))
+    state = {
+        "model": model_state,
+        "optim": optim_state,
+        "scheduler": scheduler.state_dict(),
+        "step": torch.tensor(step),
+        f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
+    }
+    dcp.save(state, checkpoint_id=str(tmp / "state"))
+    full = get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+    )
+    if env.is_main:
+        save_trainable_fn(full, tmp / TRAINABLE_FILE)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _atomic_write_text(root / "latest", final.name)
+        _prune(root, keep_last)
+    barrier(env)
+    return final
+
+
+def _prune(root: Path, keep_last: int) -> None:
+    steps = sorted((int(m.group(1)), p) for p in root.glob("step_*") if (m := STEP_DIR.match(p.name)))
+    for _, path in steps[:-keep_last]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def load_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    env: DistEnv,
+) -> int:
+    """Restore model, optimizer, scheduler and RNG from `path`; returns the step it was taken at."""
+    model_state, optim_state = get_state_dict(model, optimizer, options=_trainable_only(model))
+    state = {
+        "model": model_state,
+        "optim": optim_state,
+        "scheduler": scheduler.state_dict(),
+        "step": torch.tensor(0),
+        f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
+    }
+    dcp.load(state, checkpoint_id=str(path / "state"))
+    set_state_dict(
+        model,
+        optimizer,
+        model_state_dict=state["model"],
+        optim_state_dict=state["optim"],
+        options=_trainable_only(model),
+    )
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state[f"rng_cpu_rank{env.rank}"])
+    if dist.is_initialized():
+        dist.barrier()
+    return int(state["step"])

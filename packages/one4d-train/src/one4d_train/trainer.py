@@ -1,0 +1,251 @@
+"""The training loop: one process, DDP, or FSDP2 under torchrun."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from one4d_model import build_one4d_transformer
+from one4d_model.transformer import parameter_report
+
+from .batches import CachedBatches, SyntheticBatches, build_video_vae, sample_positions
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig, save_config, to_dict
+from .distributed import (
+    DistEnv,
+    all_reduce_mean,
+    init_distributed,
+    resolve_strategy,
+    shutdown_distributed,
+    unwrap,
+    wrap_model,
+)
+from .evaluation import evaluate
+from .losses import draw_noise, flow_matching_loss
+from .metrics_log import MetricsLog
+from .schedule import build_scheduler
+from .weights import save_training_weights
+
+TASK_NAMES = ("single_image", "sparse_frames", "full_video")
+
+
+def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    m = config.model
+    bf16 = config.precision == "bf16"
+    model = build_one4d_transformer(
+        m.variant,
+        device=device,
+        dtype=torch.bfloat16 if bf16 else torch.float32,
+        base_path=m.base_path,
+        coupling=m.coupling,
+        lora_rank=m.lora_rank,
+        lora_alpha=m.lora_alpha,
+        lora_dropout=m.lora_dropout,
+        num_links=m.num_links,
+        link_blocks=m.link_blocks,
+        gradient_checkpointing=m.gradient_checkpointing,
+        attention_backend=m.attention_backend,
+    )
+    if m.train_base:
+        model.base.requires_grad_(True)
+    # Trainable state in fp32 (the frozen base may be bf16).
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+    return model
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, env: DistEnv | None = None, resume: bool = False) -> None:
+        self.config = config
+        self.env = env or init_distributed()
+        self.output_dir = Path(config.output_dir)
+        self.resume = resume
+        seed_everything(config.seed)
+        env = self.env
+        if env.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.output_dir / "config.toml")
+        self.strategy = resolve_strategy(config.distributed, env)
+        core = build_model(config, env.device)
+        self.report = parameter_report(core)
+        self.data = self._build_data(core)
+        self.eval_data = None
+        if config.data.source == "synthetic":
+            self.eval_data = SyntheticBatches(
+                config, core.config, env.device, vae=self.data.vae, held_out=True
+            )
+        self.model = wrap_model(core, self.strategy, env, bf16=config.precision == "bf16")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        o = config.optim
+        self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, o.schedule, o.warmup_steps, config.max_steps)
+        self.step = 0
+        if resume:
+            path = latest_checkpoint(self.output_dir)
+            if path is not None:
+                self.step = load_checkpoint(path, self.model, self.optimizer, self.scheduler, env)
+
+    def _build_data(self, core):
+        if self.config.data.source == "cache":
+            return CachedBatches(self.config, core.config, self.env.device)
+        # Fit the linear VAE on rank 0 first so every rank loads the same file.
+        if self.config.model.vae == "linear-patch" and self.env.distributed:
+            if self.env.is_main:
+                SyntheticBatches(self.config, core.config, self.env.device)
+            torch.distributed.barrier()
+        vae = None
+        if self.config.model.vae != "linear-patch":
+            vae = build_video_vae(self.config, self.env.device, None)
+        return SyntheticBatches(self.config, core.config, self.env.device, vae=vae)
+
+    @property
+    def core(self) -> torch.nn.Module:
+        return unwrap(self.model)
+
+    def _autocast(self):
+        if self.config.precision == "bf16" and self.env.device.type == "cuda" and self.strategy != "fsdp":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast(self.env.device.type, enabled=False)
+
+    def train_step(self) -> dict[str, float]:
+        """One optimizer step over `grad_accum` micro-batches; returns the step's metrics."""
+        c, env = self.config, self.env
+        accum = c.optim.grad_accum
+        totals = {"loss": 0.0, "loss_rgb": 0.0, "loss_xyz": 0.0}
+        per_task: dict[int, list[float]] = {}
+        samples = 0
+        self.model.train()
+        for micro in range(accum):
+            positions = sample_positions(self.step, micro, accum, env.world_size, env.rank, c.batch_size)
+            batch = self.data.batch(positions)
+            sigmas, noise_rgb, noise_xyz, drop = draw_noise(batch, c.seed, c.timestep_shift, c.cfg_dropout)
+            sync = micro == accum - 1 or self.strategy != "ddp"
+            context = self.model.no_sync() if not sync else _null_context()
+            with context, self._autocast():
+                terms = flow_matching_loss(self.model, batch, sigmas, noise_rgb, noise_xyz, drop)
+                (terms.total / accum).backward()
+            totals["loss"] += float(terms.total) / accum
+            totals["loss_rgb"] += float(terms.rgb.mean()) / accum
+            totals["loss_xyz"] += float(terms.xyz.mean()) / accum
+            for task, value in zip(batch.task.tolist(), (terms.rgb + terms.xyz).tolist(), strict=True):
+                per_task.setdefault(task, []).append(value)
+            samples += len(positions)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if c.optim.max_grad_norm > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, c.optim.max_grad_norm)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        metrics = {k: float(all_reduce_mean(torch.tensor(v), env)) for k, v in totals.items()}
+        metrics["grad_norm"] = float(
+            grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+        )
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        for task, values in per_task.items():
+            metrics[f"loss_task/{TASK_NAMES[task]}"] = sum(values) / len(values)
+        metrics["samples"] = samples * env.world_size
+        return metrics
+
+    def evaluate(self) -> dict[str, float] | None:
+        if self.eval_data is None:
+            return None
+        with self._autocast():
+            return evaluate(self.core, self.eval_data, self.config.eval_sampling_steps, seed=self.config.seed)
+
+    def save(self) -> Path:
+        meta = {"step": str(self.step), "config": json.dumps(to_dict(self.config))}
+
+        def write(state, path):
+            save_training_weights(state, path, meta)
+
+        return save_checkpoint(
+            self.output_dir,
+            self.step,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.env,
+            self.config.keep_last,
+            write,
+        )
+
+    def fit(self, run_eval: bool = True) -> dict[str, object]:
+        c, env = self.config, self.env
+        log = MetricsLog(self.output_dir, env.is_main, c.max_steps, self.step)
+        summary: dict[str, object] = {"parameters": self.report, "start_step": self.step}
+        log.message(
+            f"one4d-train: preset {c.preset}, {self.strategy} on {env.world_size} x {env.device.type}, "
+            f"trainable {self.report['trainable']:,} / frozen {self.report['frozen']:,} parameters"
+        )
+        if run_eval and self.step == 0:
+            before = self.evaluate()
+            if before:
+                summary["eval_before"] = before
+                log.log(0, {f"eval/{k}": v for k, v in before.items()})
+                log.message(_format_eval("before training", before))
+        tick, window = time.perf_counter(), 0
+        last_saved = self.step
+        while self.step < c.max_steps:
+            metrics = self.train_step()
+            window += metrics["samples"]
+            if self.step % c.log_every == 0 or self.step == c.max_steps:
+                elapsed = time.perf_counter() - tick
+                metrics["samples_per_s"] = window / max(elapsed, 1e-9)
+                tick, window = time.perf_counter(), 0
+                log.log(self.step, metrics)
+            log.progress(self.step, {"loss": metrics["loss"], "lr": metrics["lr"]})
+            if self.step % c.save_every == 0:
+                self.save()
+                last_saved = self.step
+            if c.eval_every and self.step % c.eval_every == 0 and self.step < c.max_steps:
+                result = self.evaluate()
+                if result:
+                    log.log(self.step, {f"eval/{k}": v for k, v in result.items()})
+        if last_saved != self.step:
+            self.save()
+        summary["checkpoint"] = str(self.output_dir / "checkpoints" / "latest")
+        if run_eval:
+            after = self.evaluate()
+            if after:
+                summary["eval_after"] = after
+                log.log(self.step, {f"eval/{k}": v for k, v in after.items()})
+                log.message(_format_eval("after training", after))
+        log.close()
+        summary["final_step"] = self.step
+        return summary
+
+
+def _format_eval(label: str, values: dict[str, float]) -> str:
+    absrel = values["depth_absrel"]
+    absrel_text = "n/a (no camera could be recovered)" if math.isnan(absrel) else f"{absrel:.3f}"
+    return (
+        f"[held-out, {label}] flow-matching loss {values['val_loss']:.4f} | depth AbsRel of the recovered "
+        f"geometry {absrel_text} ({int(values['recovered_clips'])} clips recovered)"
+    )
+
+
+class _null_context:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def run_training(config: TrainConfig, resume: bool = False, run_eval: bool = True) -> dict[str, object]:
+    env = init_distributed()
+    try:
+        return Trainer(config, env, resume=resume).fit(run_eval=run_eval)
+    finally:
+        shutdown_distributed()

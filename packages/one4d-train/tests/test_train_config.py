@@ -1,0 +1,67 @@
+import pytest
+from one4d_train import cli
+from one4d_train.config import ConfigError, load_config, save_config
+
+
+def test_default_is_tiny_cpu_and_paper_preset_matches_the_paper():
+    assert load_config().preset == "tiny-cpu"
+    paper = load_config(
+        preset="one4d-14b", overrides=['model.base_path="/w"', 'model.vae="/v"', 'data.cache_dir="/c"']
+    )
+    assert paper.model.lora_rank == 64 and paper.model.num_links == 5
+    assert paper.optim.lr == 1e-4 and paper.batch_size == 1 and paper.optim.grad_accum == 4
+    assert paper.max_steps == 5500 and paper.data.task_ratios == [0.35, 0.30, 0.35]
+    assert (paper.data.num_frames, paper.data.height, paper.data.width) == (81, 352, 624)
+    assert paper.distributed == "fsdp"
+
+
+def test_config_file_then_overrides(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("max_steps = 7\n[optim]\nlr = 0.002\n[data]\nnum_clips = 3\n")
+    config = load_config(path, overrides=["optim.lr=5e-4", "model.coupling=spatial"])
+    assert (config.max_steps, config.optim.lr, config.data.num_clips, config.model.coupling) == (
+        7,
+        5e-4,
+        3,
+        "spatial",
+    )
+    saved = tmp_path / "resolved.toml"
+    save_config(config, saved)
+    assert load_config(saved) == config
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lr=-1", "optim.lr"),
+        ("model.lora_rnk=8", "unknown config key 'model.lora_rnk'"),
+        ("data.num_frames=8", "4k \\+ 1"),
+        ("model.coupling=sideways", "model.coupling"),
+        ("batch_size=two", "batch_size"),
+        ("model.variant=wan2.1-fun-14b-inp", "model.train_base"),
+        ("data.source=cache", "data.cache_dir"),
+    ],
+)
+def test_bad_values_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_unknown_key_in_file_is_named(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[optim]\nlearning_rate = 1e-4\n")
+    with pytest.raises(ConfigError, match="optim.learning_rate"):
+        load_config(path)
+
+
+def test_cli_fails_fast_before_loading_anything(monkeypatch, capsys):
+    import one4d_train.trainer as trainer
+
+    def never(*args, **kwargs):  # pragma: no cover - reaching it is the failure
+        raise AssertionError("training started despite a bad config")
+
+    monkeypatch.setattr(trainer, "run_training", never)
+    assert cli.main(["--set", "optim.lr=0"]) == 2
+    assert "optim.lr" in capsys.readouterr().err
+    assert cli.main(["--config", "/nonexistent.toml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
