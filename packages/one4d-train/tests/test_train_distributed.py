@@ -1,10 +1,12 @@
-"""Two processes under torchrun (gloo, CPU) train exactly like one process with the same global batch."""
+"""Two processes under torchrun (gloo, CPU), with DDP or FSDP2, train like one process with the same global
+batch."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from one4d_train.checkpoint import latest_checkpoint
 from one4d_train.config import load_config
@@ -14,7 +16,7 @@ from safetensors.torch import load_file
 SMALL_CONFIG = Path(__file__).parent / "small.toml"
 
 
-def _train(out, nproc, batch):
+def _train(out, nproc, batch, strategy="auto"):
     args = [
         "--config",
         str(SMALL_CONFIG),
@@ -27,6 +29,8 @@ def _train(out, nproc, batch):
         f"batch_size={batch}",
         "--set",
         "model.train_base=false",
+        "--set",
+        f"distributed={strategy}",
     ]
     if nproc == 1:
         cmd = [sys.executable, "-m", "one4d_train.cli", *args]
@@ -47,9 +51,15 @@ def _train(out, nproc, batch):
     return load_file(str(latest_checkpoint(out) / "trainable.safetensors"))
 
 
-def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
-    one = _train(tmp_path / "one", nproc=1, batch=2)
-    two = _train(tmp_path / "two", nproc=2, batch=1)
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("one"), nproc=1, batch=2)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, one_process, strategy):
+    one = one_process
+    two = _train(tmp_path / "two", nproc=2, batch=1, strategy=strategy)
     torch.manual_seed(0)  # the trainer seeds with config.seed = 0 before building the model
     config = load_config(SMALL_CONFIG, overrides=["model.train_base=false"])
     initial = dict(build_model(config, torch.device("cpu")).named_parameters())

@@ -132,10 +132,12 @@ class Trainer:
             with context, self._autocast():
                 terms = flow_matching_loss(self.model, batch, sigmas, noise_rgb, noise_xyz, drop)
                 (terms.total / accum).backward()
-            totals["loss"] += float(terms.total) / accum
-            totals["loss_rgb"] += float(terms.rgb.mean()) / accum
-            totals["loss_xyz"] += float(terms.xyz.mean()) / accum
-            for task, value in zip(batch.task.tolist(), (terms.rgb + terms.xyz).tolist(), strict=True):
+            totals["loss"] += terms.total.item() / accum
+            totals["loss_rgb"] += terms.rgb.detach().mean().item() / accum
+            totals["loss_xyz"] += terms.xyz.detach().mean().item() / accum
+            for task, value in zip(
+                batch.task.tolist(), (terms.rgb + terms.xyz).detach().tolist(), strict=True
+            ):
                 per_task.setdefault(task, []).append(value)
             samples += len(positions)
         params = [p for p in self.model.parameters() if p.requires_grad]
