@@ -17,6 +17,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu_items or _cuda_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA device (run with `uv run nox -s tests_gpu` on a GPU machine)")
+    skip = pytest.mark.skip(
+        reason="needs a CUDA device (run with `uv run nox -s tests_gpu` on a GPU machine)"
+    )
     for item in gpu_items:
         item.add_marker(skip)

@@ -47,8 +47,16 @@ def tests(session: nox.Session) -> None:
 def tests_gpu(session: nox.Session) -> None:
     """Tests marked gpu, on the visible CUDA device."""
     _require_cuda(session)
-    _uv_run(session, "pytest", *_dirs("tests"), *_dirs("benchmarks"), "-m", "gpu", "--benchmark-disable",
-            *session.posargs)
+    _uv_run(
+        session,
+        "pytest",
+        *_dirs("tests"),
+        *_dirs("benchmarks"),
+        "-m",
+        "gpu",
+        "--benchmark-disable",
+        *session.posargs,
+    )
 
 
 @nox.session
