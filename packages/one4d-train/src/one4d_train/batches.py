@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
-from one4d_data.umc import TASKS, TaskRatios
+from one4d_data.umc import TaskRatios
 from one4d_model.conditioning import pack_frame_mask
 from one4d_model.configs import IMAGE_CONTEXT_TOKENS, TEXT_CONTEXT_TOKENS
 from one4d_model.vae import LinearPatchVAE, build_vae
@@ -179,7 +179,3 @@ class CachedBatches:
             samples["task"].to(device),
             positions,
         )
-
-
-def task_names() -> tuple[str, ...]:
-    return TASKS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -128,7 +129,7 @@ class Trainer:
             batch = self.data.batch(positions)
             sigmas, noise_rgb, noise_xyz, drop = draw_noise(batch, c.seed, c.timestep_shift, c.cfg_dropout)
             sync = micro == accum - 1 or self.strategy != "ddp"
-            context = self.model.no_sync() if not sync else _null_context()
+            context = self.model.no_sync() if not sync else contextlib.nullcontext()
             with context, self._autocast():
                 terms = flow_matching_loss(self.model, batch, sigmas, noise_rgb, noise_xyz, drop)
                 (terms.total / accum).backward()
@@ -235,14 +236,6 @@ def _format_eval(label: str, values: dict[str, float]) -> str:
         f"[held-out, {label}] flow-matching loss {values['val_loss']:.4f} | depth AbsRel of the recovered "
         f"geometry {absrel_text} ({int(values['recovered_clips'])} clips recovered)"
     )
-
-
-class _null_context:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def run_training(config: TrainConfig, resume: bool = False, run_eval: bool = True) -> dict[str, object]:
