@@ -90,3 +90,47 @@ def test_cache_build_resumes_and_empty_dir_raises(tmp_path):
     with pytest.raises(DataError, match="no cached samples"):
         LatentCacheDataset(tmp_path / "empty")
     np.testing.assert_equal(first, 2 * (2 + len(TASKS)))
+
+
+def encode_image(image: torch.Tensor) -> torch.Tensor:
+    """Stand-in image encoder: (B, 3, H, W) -> (B, T, D) = 8 x 8 patch means as (H / 8 * W / 8, 3) tokens."""
+    return F.avg_pool2d(image, 8).flatten(2).transpose(1, 2)
+
+
+def test_image_embeds_of_the_first_frame(tmp_path):
+    ds = ClipDataset(SyntheticSource(2, 5, 16, 32, seed=2), num_frames=5, height=16, width=32, seed=3)
+    paths = build_latent_cache(ds, tmp_path / "img", encode_video, encode_text, encode_image=encode_image)
+    for index, path in enumerate(paths):
+        tensors, _ = read_cached_sample(path)
+        first = ds[index]["rgb"][:, 0]
+        assert tensors["image_embeds"].shape == (2 * 4, 3)
+        assert_close(tensors["image_embeds"], encode_image(first[None])[0])
+    cache = LatentCacheDataset(tmp_path / "img")
+    for i, path in enumerate(paths):
+        assert torch.equal(cache[i]["image_embeds"], read_cached_sample(path)[0]["image_embeds"])
+
+    build_latent_cache(ds, tmp_path / "plain", encode_video, encode_text)
+    assert "image_embeds" not in read_cached_sample(tmp_path / "plain" / "clip_0000000.safetensors")[0]
+    assert "image_embeds" not in LatentCacheDataset(tmp_path / "plain")[0]
+    # Resuming with an image encoder rebuilds the files that lack image embeddings.
+    build_latent_cache(ds, tmp_path / "plain", encode_video, encode_text, encode_image=encode_image)
+    assert LatentCacheDataset(tmp_path / "plain")[1]["image_embeds"].shape == (8, 3)
+
+
+def test_parallel_shares_build_the_same_cache_as_one_process(tmp_path):
+    ds = ClipDataset(SyntheticSource(3, 5, 16, 32, seed=6), num_frames=5, height=16, width=32, seed=1)
+    whole = build_latent_cache(ds, tmp_path / "one", encode_video, encode_text)
+    shares = [
+        build_latent_cache(ds, tmp_path / "two", encode_video, encode_text, indices=range(r, 3, 2))
+        for r in (0, 1)
+    ]
+    assert [p.name for p in shares[0]] == ["clip_0000000.safetensors", "clip_0000002.safetensors"]
+    assert [p.name for p in shares[1]] == ["clip_0000001.safetensors"]
+    for path in whole:
+        expected, _ = read_cached_sample(path)
+        got, _ = read_cached_sample(tmp_path / "two" / path.name)
+        assert expected.keys() == got.keys()
+        for key in expected:
+            assert torch.equal(expected[key], got[key])
+    with pytest.raises(IndexError, match="out of range"):
+        build_latent_cache(ds, tmp_path / "bad", encode_video, encode_text, indices=[3])

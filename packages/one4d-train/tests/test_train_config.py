@@ -3,11 +3,10 @@ from one4d_train import cli
 from one4d_train.config import ConfigError, load_config, save_config
 
 
-def test_default_is_tiny_cpu_and_paper_preset_matches_the_paper():
+def test_default_is_tiny_cpu_and_paper_preset_matches_the_paper(tmp_path):
     assert load_config().preset == "tiny-cpu"
-    paper = load_config(
-        preset="one4d-14b", overrides=['model.base_path="/w"', 'model.vae="/v"', 'data.cache_dir="/c"']
-    )
+    paths = [f'{key}="{tmp_path}"' for key in ("model.base_path", "model.vae", "data.cache_dir")]
+    paper = load_config(preset="one4d-14b", overrides=paths)
     assert paper.model.lora_rank == 64 and paper.model.num_links == 5
     assert paper.optim.lr == 1e-4 and paper.batch_size == 1 and paper.optim.grad_accum == 4
     assert paper.max_steps == 5500 and paper.data.task_ratios == [0.35, 0.30, 0.35]
@@ -65,3 +64,36 @@ def test_cli_fails_fast_before_loading_anything(monkeypatch, capsys):
     assert "optim.lr" in capsys.readouterr().err
     assert cli.main(["--config", "/nonexistent.toml"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_wan_variants_need_encoders_unless_training_from_a_cache(tmp_path):
+    paths = [f'{key}="{tmp_path}"' for key in ("model.base_path", "model.vae")]
+    online = [*paths, 'data.source="synthetic"', "model.train_base=false"]
+    with pytest.raises(ConfigError, match="model.text_encoder"):
+        load_config(preset="wan-1.3b", overrides=online)
+    with pytest.raises(ConfigError, match="model.image_encoder"):
+        load_config(preset="wan-1.3b", overrides=[*online, f'model.text_encoder="{tmp_path}"'])
+    encoders = [f'model.text_encoder="{tmp_path}"', f'model.image_encoder="{tmp_path}"']
+    assert load_config(preset="wan-1.3b", overrides=[*online, *encoders]).model.text_encoder == str(tmp_path)
+    cached = load_config(preset="wan-1.3b", overrides=[*paths, f'data.cache_dir="{tmp_path}"'])
+    assert cached.data.source == "cache" and cached.model.text_encoder == ""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (['model.text_encoder="/no/such/umt5"'], "model.text_encoder.*existing local path.*/no/such/umt5"),
+        (['model.vae="/no/such/vae"'], "model.vae.*/no/such/vae"),
+        (['data.source="datasets"'], "data.datasets"),
+        (['data.source="datasets"', 'data.datasets=["kitti:/tmp"]'], r"data.datasets\[0\].*FORMAT"),
+        (['data.source="datasets"', 'data.datasets=["tartanair:/no/such/root"]'], "root folder that exists"),
+        (
+            ['data.source="datasets"', 'data.datasets=["tartanair:/tmp"]', "data.dataset_weights=[1.0, 2.0]"],
+            "data.dataset_weights",
+        ),
+        (["data.strides=[0]"], "data.strides"),
+    ],
+)
+def test_paths_and_dataset_specs_are_checked_before_loading(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)

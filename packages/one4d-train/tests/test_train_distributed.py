@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 SMALL_CONFIG = Path(__file__).parent / "small.toml"
 
 
-def _train(out, nproc, batch, strategy="auto"):
+def _train(out, nproc, batch, strategy="auto", precision="fp32", stderr=None):
     args = [
         "--config",
         str(SMALL_CONFIG),
@@ -31,6 +31,8 @@ def _train(out, nproc, batch, strategy="auto"):
         "model.train_base=false",
         "--set",
         f"distributed={strategy}",
+        "--set",
+        f"precision={precision}",
     ]
     if nproc == 1:
         cmd = [sys.executable, "-m", "one4d_train.cli", *args]
@@ -48,6 +50,8 @@ def _train(out, nproc, batch, strategy="auto"):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    if stderr is not None:
+        stderr.append(result.stderr)
     return load_file(str(latest_checkpoint(out) / "trainable.safetensors"))
 
 
@@ -69,3 +73,16 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, on
         # Equal up to float reassociation (batch of 2 vs all-reduce of 1 + 1), which Adam can amplify
         # for near-zero gradients: far below the training update itself and 1e-3 of one lr-sized step.
         assert (two[key] - one[key]).abs().max() <= 0.02 * update + 1e-6, key
+
+
+def test_fsdp2_with_a_bf16_base_and_fp32_trainable_state(tmp_path):
+    """The 14B recipe's mixed precision: frozen bf16 base and fp32 LoRA in one FSDP group per block."""
+    torch.manual_seed(0)
+    config = load_config(SMALL_CONFIG, overrides=["model.train_base=false", "precision=bf16"])
+    initial = dict(build_model(config, torch.device("cpu")).named_parameters())
+    logs = []
+    trained = _train(tmp_path / "bf16", nproc=2, batch=1, strategy="fsdp", precision="bf16", stderr=logs)
+    assert {v.dtype for v in trained.values()} == {torch.float32}
+    assert all(torch.isfinite(v).all() for v in trained.values())
+    assert any(not torch.equal(trained[k], initial[k].detach()) for k in trained)
+    assert "returned a view tensor" not in logs[0]

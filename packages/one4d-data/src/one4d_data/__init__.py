@@ -2,14 +2,38 @@
 
 Modules: ``clip`` (the :class:`Clip` type), ``synthetic`` (procedural scenes), ``transforms`` (frame
 sampling, resize / crop), ``normalize`` (pointmaps to [-1, 1]), ``umc`` (Unified Masked Conditioning),
-``dataset`` (torch datasets), ``latent_cache`` (cached VAE latents), ``readers`` (dataset formats).
+``dataset`` (torch datasets), ``latent_cache`` (cached VAE latents), ``readers`` (dataset formats),
+``corpus`` (finding sequences under dataset roots and mixing them into one training dataset).
 """
 
 from .clip import Clip
+from .corpus import (
+    CorpusSource,
+    Discovery,
+    SkippedSequence,
+    build_training_dataset,
+    discover_sequences,
+    find_sequence_folders,
+    parse_dataset_spec,
+)
 from .errors import DataError
 from .normalize import PointmapNormalization, normalize_pointmaps
 from .umc import TASKS, TaskRatios
 
 __version__ = "0.1.0"
 
-__all__ = ["TASKS", "Clip", "DataError", "PointmapNormalization", "TaskRatios", "normalize_pointmaps"]
+__all__ = [
+    "TASKS",
+    "Clip",
+    "CorpusSource",
+    "DataError",
+    "Discovery",
+    "PointmapNormalization",
+    "SkippedSequence",
+    "TaskRatios",
+    "build_training_dataset",
+    "discover_sequences",
+    "find_sequence_folders",
+    "normalize_pointmaps",
+    "parse_dataset_spec",
+]

@@ -134,7 +134,10 @@ class ClipDataset(Dataset):
         return self.length
 
     def set_epoch(self, epoch: int) -> None:
+        """Epoch of the item randomness; forwarded to a source that has ``set_epoch``."""
         self.epoch = int(epoch)
+        if hasattr(self.source, "set_epoch"):
+            self.source.set_epoch(epoch)
 
     def _load(self, index: int) -> Clip:
         return self.source(index) if callable(self.source) else self.source[index]

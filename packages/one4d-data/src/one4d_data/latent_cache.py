@@ -3,14 +3,15 @@
 One file per clip, ``clip_<index>.safetensors``, holding ``rgb_latents``, ``xyz_latents`` (16, f, h, w),
 per task ``cond_latents_<task>`` and ``frame_mask_<task>`` (the conditioning video depends on the task's
 frame mask, drawn deterministically when the cache is built), ``text_embeds`` (L, D), ``norm_center`` (3,)
-and ``norm_scale`` (); metadata: caption, source index, frame count.
+and ``norm_scale`` (); optionally ``image_embeds`` (T, D) of the first RGB frame (e.g. CLIP image tokens;
+task-independent, since every task observes frame 0); metadata: caption, source index, frame count.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from .errors import DataError
 from .umc import TASKS, TaskRatios, conditioning_video, observed_frame_mask, sample_task
 
 CACHE_PATTERN = "clip_*.safetensors"
+OPTIONAL_KEYS = ("image_embeds",)
 
 
 def write_cached_sample(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -59,6 +61,19 @@ def _task_mask(task: str, num_frames: int, seed: int, index: int, sparsity_range
     return observed_frame_mask(task, num_frames, rng, sparsity_range=sparsity_range)
 
 
+def _has_keys(path: Path, keys: tuple[str, ...]) -> bool:
+    """Whether ``path`` exists and (when ``keys`` are given) is readable and holds them."""
+    if not path.exists():
+        return False
+    if not keys:
+        return True
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return set(keys) <= set(handle.keys())
+    except Exception:  # unreadable: rebuild it
+        return False
+
+
 @torch.no_grad()
 def build_latent_cache(
     dataset: ClipDataset,
@@ -67,16 +82,27 @@ def build_latent_cache(
     encode_text: Callable[[list[str]], torch.Tensor],
     batch_size: int = 1,
     overwrite: bool = False,
+    encode_image: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    indices: Sequence[int] | None = None,
 ) -> list[Path]:
     """Encode every item of ``dataset`` (at its current epoch) into ``out_dir``; returns the file paths.
 
     ``encode_video`` maps (B, 3, F, H, W) in [-1, 1] to latents (B, 16, f, h, w); ``encode_text`` maps a
-    list of B captions to (B, L, D). Existing files are kept unless ``overwrite``, so a build can resume.
+    list of B captions to (B, L, D); ``encode_image`` (optional) maps the first RGB frames (B, 3, H, W) in
+    [-1, 1] to (B, T, D), stored as ``image_embeds``. Existing files are kept unless ``overwrite``, so a
+    build can resume; with ``encode_image``, existing files lacking ``image_embeds`` are rebuilt.
+    ``indices`` restricts the build to those items (one process's share of a parallel build); the returned
+    paths are then theirs only.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"clip_{i:07d}.safetensors" for i in range(len(dataset))]
-    todo = [i for i in range(len(dataset)) if overwrite or not paths[i].exists()]
+    wanted = range(len(dataset)) if indices is None else [int(i) for i in indices]
+    bad = [i for i in wanted if not 0 <= i < len(dataset)]
+    if bad:
+        raise IndexError(f"indices {bad[:5]} out of range for a dataset of {len(dataset)} items")
+    needed = ("image_embeds",) if encode_image is not None else ()
+    todo = [i for i in wanted if overwrite or not _has_keys(paths[i], needed)]
     for start in range(0, len(todo), batch_size):
         indices = todo[start : start + batch_size]
         items = [dataset[i] for i in indices]
@@ -85,6 +111,7 @@ def build_latent_cache(
         rgb_latents = encode_video(rgb)
         xyz_latents = encode_video(xyz)
         text = encode_text([it["caption"] for it in items])
+        image = None if encode_image is None else encode_image(rgb[:, :, 0])
         per_task = {}
         for task in TASKS:
             masks = np.stack(
@@ -99,18 +126,20 @@ def build_latent_cache(
                 "norm_center": item["norm_center"],
                 "norm_scale": item["norm_scale"],
             }
+            if image is not None:
+                tensors["image_embeds"] = image[b]
             for task, (masks, latents) in per_task.items():
                 tensors[f"cond_latents_{task}"] = latents[b]
                 tensors[f"frame_mask_{task}"] = torch.from_numpy(masks[b].astype(np.float32))
             metadata = {"caption": item["caption"], "index": str(index), "num_frames": str(rgb.shape[2])}
             write_cached_sample(paths[index], tensors, metadata)
-    return paths
+    return [paths[i] for i in wanted]
 
 
 class LatentCacheDataset(Dataset):
     """Items from a latent cache: ``rgb_latents``, ``xyz_latents``, ``cond_latents`` and ``frame_mask`` of a
     task drawn with ``task_ratios`` from ``item_rng(seed, epoch, index)``, ``task``, ``text_embeds``,
-    ``norm_center``, ``norm_scale``, ``caption``."""
+    ``norm_center``, ``norm_scale``, ``caption``, and ``image_embeds`` when the file has them."""
 
     def __init__(self, cache_dir: str | Path, task_ratios: TaskRatios | None = None, seed: int = 0) -> None:
         self.cache_dir = Path(cache_dir)
@@ -134,16 +163,19 @@ class LatentCacheDataset(Dataset):
         wanted = (*keys, f"cond_latents_{task}", f"frame_mask_{task}")
         try:
             with safe_open(str(path), framework="pt") as handle:
-                missing = [k for k in wanted if k not in handle.keys()]  # noqa: SIM118
+                present = set(handle.keys())
+                missing = [k for k in wanted if k not in present]
                 if missing:
                     raise DataError(path, f"cached sample lacks {missing}")
-                tensors = {k: handle.get_tensor(k) for k in wanted}
+                optional = [k for k in OPTIONAL_KEYS if k in present]
+                tensors = {k: handle.get_tensor(k) for k in (*wanted, *optional)}
                 caption = (handle.metadata() or {}).get("caption", "")
         except DataError:
             raise
         except Exception as error:
             raise DataError(path, f"not a readable safetensors file ({error})") from error
         item = {k: tensors[k] for k in keys}
+        item.update({k: tensors[k] for k in OPTIONAL_KEYS if k in tensors})
         item["cond_latents"] = tensors[f"cond_latents_{task}"]
         item["frame_mask"] = tensors[f"frame_mask_{task}"]
         item["task"] = torch.tensor(TASKS.index(task), dtype=torch.int64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 
@@ -46,3 +47,118 @@ def perturb_(named_params: Iterable[tuple[str, torch.nn.Parameter]], seed: int, 
     with torch.no_grad():
         for _, p in named_params:
             p.add_((torch.randn(p.shape, generator=g) * scale).to(p.device, p.dtype))
+
+
+# The words of the synthetic scenes' captions (one4d_data.synthetic) and a few more; others map to <unk>.
+TINY_WORDS = (
+    "a",
+    "an",
+    "around",
+    "blue",
+    "box",
+    "brown",
+    "camera",
+    "forward",
+    "green",
+    "grey",
+    "ground",
+    "handheld",
+    "indoor",
+    "is",
+    "left",
+    "moves",
+    "moving",
+    "open",
+    "orange",
+    "orbits",
+    "pans",
+    "pink",
+    "plane",
+    "purple",
+    "red",
+    "right",
+    "room",
+    "scene",
+    "shakes",
+    "sky",
+    "slightly",
+    "sphere",
+    "static",
+    "teal",
+    "the",
+    "under",
+    "white",
+    "with",
+    "yellow",
+    "in",
+    "of",
+    "and",
+    "on",
+    "cube",
+    "orbit",
+    "walls",
+    "floor",
+    "light",
+    "dark",
+    "small",
+    "large",
+    ",",
+    ";",
+    ".",
+)
+
+
+def write_tiny_text_encoder(path: str | Path, dim: int = 32, seed: int = 0) -> Path:
+    """A random 2-layer umT5 encoder and a word-level tokenizer, saved with transformers under ``path``
+    (``text_encoder/`` and ``tokenizer/``), standing in for umT5-XXL in tests."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+
+    path = Path(path)
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    for word in TINY_WORDS:
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    tokenizer.save_pretrained(str(path / "tokenizer"))
+    torch.manual_seed(seed)
+    config = UMT5Config(
+        vocab_size=len(vocab),
+        d_model=dim,
+        d_kv=8,
+        d_ff=2 * dim,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    UMT5EncoderModel(config).save_pretrained(str(path / "text_encoder"))
+    return path
+
+
+def write_tiny_image_encoder(path: str | Path, dim: int = 32, seed: int = 0) -> Path:
+    """A random 2-layer CLIP vision tower with ViT-H/14's token layout (224 px, patch 14: 257 tokens) and
+    CLIP's preprocessing, saved under ``path`` (``image_encoder/`` and ``image_processor/``)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    from .encoders import _image_processor_class
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    config = CLIPVisionConfig(
+        hidden_size=dim,
+        intermediate_size=2 * dim,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=224,
+        patch_size=14,
+    )
+    CLIPVisionModel(config).save_pretrained(str(path / "image_encoder"))
+    processor = _image_processor_class()(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
+    processor.save_pretrained(str(path / "image_processor"))
+    return path

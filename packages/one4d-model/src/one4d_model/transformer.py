@@ -243,7 +243,9 @@ class One4DTransformer(nn.Module):
         p_t, p_h, p_w = self.config.patch_size
         f, h, w = grid
         x = tokens.reshape(tokens.shape[0], f, h, w, p_t, p_h, p_w, -1)
-        return x.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        # One reshape of the permuted tensor copies it: the output is not a view (FSDP2 warns about views).
+        shape = (tokens.shape[0], x.shape[-1], f * p_t, h * p_h, w * p_w)
+        return x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(shape)
 
     def _patch_grid(self, latents: torch.Tensor) -> tuple[int, int, int]:
         p_t, p_h, p_w = self.config.patch_size

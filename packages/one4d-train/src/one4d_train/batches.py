@@ -18,7 +18,8 @@ from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
 from one4d_data.umc import TaskRatios
 from one4d_model.conditioning import pack_frame_mask
-from one4d_model.configs import IMAGE_CONTEXT_TOKENS, TEXT_CONTEXT_TOKENS
+from one4d_model.configs import TEXT_CONTEXT_TOKENS
+from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
 from one4d_model.vae import LinearPatchVAE, build_vae
 
 from .config import TrainConfig
@@ -83,28 +84,75 @@ def build_video_vae(config: TrainConfig, device: torch.device, train_clips: Clip
     return build_vae(spec, device=device)
 
 
-class SyntheticBatches:
-    """Synthetic 4D scenes encoded on the fly (the tiny preset): the VAE is cheap at that size, and the
-    caption and first frame go through the tiny stand-in encoders."""
+def _dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if config.precision == "bf16" and device.type == "cuda" else torch.float32
 
-    def __init__(
-        self, config: TrainConfig, model_config, device: torch.device, vae=None, held_out: bool = False
-    ):
-        d = config.data
-        seed = config.seed + (EVAL_SEED_OFFSET if held_out else 0)
-        size = d.eval_clips if held_out else d.num_clips
-        source = SyntheticSource(size, d.num_frames, d.height, d.width, seed=seed)
-        ratios = TaskRatios(*d.task_ratios)
-        self.dataset = ClipDataset(
-            source, num_frames=d.num_frames, height=d.height, width=d.width, task_ratios=ratios, seed=seed
+
+def build_context_encoders(config: TrainConfig, model_config, device: torch.device):
+    """(text encoder, image encoder or None): umT5 and CLIP from `model.text_encoder` / `model.image_encoder`
+    (local paths, loaded with transformers), or the tiny stand-ins when a path is empty (tiny variant only;
+    the config validation enforces that)."""
+    m = config.model
+    text_dim, image_dim = context_dims(model_config)
+    dtype = _dtype_for(config, device)
+    if m.text_encoder:
+        text = UMT5TextEncoder.from_pretrained(m.text_encoder, device=device, dtype=dtype)
+        _check_dim(m.text_encoder, "model.text_encoder", text.dim, text_dim, "text_dim")
+    else:
+        text = TinyTextEncoder(text_dim, seed=config.seed)
+    if image_dim is None:
+        return text, None
+    if m.image_encoder:
+        image = CLIPImageEncoder.from_pretrained(m.image_encoder, device=device, dtype=dtype)
+        _check_dim(m.image_encoder, "model.image_encoder", image.dim, image_dim, "image_dim")
+    else:
+        image = TinyImageEncoder(image_dim, seed=config.seed)
+    return text, image
+
+
+def _check_dim(path: str, key: str, got: int, expected: int, field_name: str) -> None:
+    if got != expected:
+        raise ValueError(
+            f"{key} = {path}: the encoder gives {got}-dim states, the model's {field_name} is {expected}"
         )
-        self.config = config
-        self.seed = seed
-        self.device = device
-        self.text_dim, self.image_dim = context_dims(model_config)
-        self.text_encoder = TinyTextEncoder(self.text_dim, seed=config.seed)
-        self.image_encoder = TinyImageEncoder(self.image_dim, seed=config.seed) if self.image_dim else None
-        self.vae = vae if vae is not None else build_video_vae(config, device, self.dataset)
+
+
+def synthetic_clips(config: TrainConfig, held_out: bool = False) -> ClipDataset:
+    """Procedural 4D scenes; the held-out set uses other seeds, so no scene is shared with training."""
+    d = config.data
+    seed = config.seed + (EVAL_SEED_OFFSET if held_out else 0)
+    size = d.eval_clips if held_out else d.num_clips
+    source = SyntheticSource(size, d.num_frames, d.height, d.width, seed=seed)
+    ratios = TaskRatios(*d.task_ratios)
+    return ClipDataset(
+        source, num_frames=d.num_frames, height=d.height, width=d.width, task_ratios=ratios, seed=seed
+    )
+
+
+def dataset_clips(config: TrainConfig) -> ClipDataset:
+    """Windows of the datasets named in `data.datasets` ("FORMAT:ROOT"), mixed by `data.dataset_weights`."""
+    from one4d_data.corpus import build_training_dataset
+
+    d = config.data
+    return build_training_dataset(
+        d.datasets,
+        d.dataset_weights or None,
+        num_frames=d.num_frames,
+        height=d.height,
+        width=d.width,
+        task_ratios=TaskRatios(*d.task_ratios),
+        seed=config.seed,
+        strides=tuple(d.strides),
+    )
+
+
+class EncodedBatches:
+    """Clips encoded on the fly: the VAE on RGB, pointmaps and the conditioning video, the text encoder on
+    captions and the image encoder on the first conditioning frame."""
+
+    def __init__(self, dataset, seed: int, vae, text_encoder, image_encoder, device: torch.device) -> None:
+        self.dataset, self.seed, self.device = dataset, int(seed), device
+        self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -118,16 +166,18 @@ class SyntheticBatches:
             out.append(dataset_item(self.dataset, index, epoch))
         return out
 
+    @torch.no_grad()
     def encode(self, samples: dict) -> Batch:
         vae, device = self.vae, self.device
-        rgb = vae.encode(samples["rgb"].to(device))
-        xyz = vae.encode(samples["xyz"].to(device))
-        cond = vae.encode(samples["cond_rgb"].to(device))
+        rgb = vae.encode(samples["rgb"].to(device)).float()
+        xyz = vae.encode(samples["xyz"].to(device)).float()
+        cond = vae.encode(samples["cond_rgb"].to(device)).float()
         mask = pack_frame_mask(samples["frame_mask"].to(device), tuple(rgb.shape[-2:]))
-        text = self.text_encoder(list(samples["caption"])).to(device)
+        text = self.text_encoder(list(samples["caption"])).to(device, torch.float32)
         image = None
         if self.image_encoder is not None:
-            image = self.image_encoder(samples["cond_rgb"][:, :, 0].to(device))
+            first = samples["cond_rgb"][:, :, 0].to(device)
+            image = self.image_encoder(first).to(device, torch.float32)
         return Batch(rgb, xyz, cond, mask, text, image, samples["task"].to(device), [])
 
     def batch(self, positions: list[int]) -> Batch:
@@ -141,6 +191,7 @@ class CachedBatches:
 
     def __init__(self, config: TrainConfig, model_config, device: torch.device):
         ratios = TaskRatios(*config.data.task_ratios)
+        self.cache_dir = config.data.cache_dir
         self.dataset = LatentCacheDataset(config.data.cache_dir, task_ratios=ratios, seed=config.seed)
         self.seed = config.seed
         self.device = device
@@ -168,7 +219,10 @@ class CachedBatches:
             )
         image = samples.get("image_embeds")
         if image is None and self.image_dim is not None:
-            image = torch.zeros(rgb.shape[0], IMAGE_CONTEXT_TOKENS, self.image_dim, device=device)
+            raise ValueError(
+                f"latent cache {self.cache_dir} has no image_embeds, but the model takes CLIP image context "
+                f"(image_dim {self.image_dim}): rebuild the cache with an image encoder (one4d-cache)"
+            )
         return Batch(
             rgb,
             samples["xyz_latents"].to(device),

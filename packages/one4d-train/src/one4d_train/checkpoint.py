@@ -93,7 +93,7 @@ def save_checkpoint(
         "step": torch.tensor(step),
         f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
     }
-    dcp.save(state, checkpoint_id=str(tmp / "state"))
+    dcp.save(state, checkpoint_id=str(tmp / "state"), no_dist=not dist.is_initialized())
     full = get_model_state_dict(
         model, options=StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
     )
@@ -130,7 +130,7 @@ def load_checkpoint(
         "step": torch.tensor(0),
         f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
     }
-    dcp.load(state, checkpoint_id=str(path / "state"))
+    dcp.load(state, checkpoint_id=str(path / "state"), no_dist=not dist.is_initialized())
     set_state_dict(
         model,
         optimizer,

@@ -21,7 +21,7 @@ import tomli_w
 
 VARIANTS = ("tiny", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
 COUPLINGS = ("dlc", "channel", "spatial")
-DATA_SOURCES = ("synthetic", "cache")
+DATA_SOURCES = ("synthetic", "datasets", "cache")
 DISTRIBUTED = ("auto", "none", "ddp", "fsdp")
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -37,6 +37,10 @@ class ModelConfig:
     base_path: str | None = None  # local diffusers directory or original Wan-layout safetensors
     base_config: str | None = None  # local config directory for original-layout weights
     vae: str = "linear-patch"  # "linear-patch" (fitted on the data), "tiny", or a local Wan VAE path
+    # Local umT5 / CLIP folders (transformers layout, or the diffusers Wan2.1 folder holding text_encoder/ +
+    # tokenizer/ and image_encoder/ + image_processor/). Empty: the tiny stand-ins (tiny variant only).
+    text_encoder: str = ""
+    image_encoder: str = ""
     coupling: str = "dlc"
     lora_rank: int = 64
     lora_alpha: float | None = None  # None: equal to the rank
@@ -50,8 +54,11 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic"
+    source: str = "synthetic"  # "synthetic", "datasets" (data.datasets, encoded on the fly) or "cache"
     cache_dir: str | None = None
+    datasets: list[str] = field(default_factory=list)  # "FORMAT:ROOT", e.g. "pointodyssey:/data/po/train"
+    dataset_weights: list[float] = field(default_factory=list)  # empty: equal weights
+    strides: list[int] = field(default_factory=lambda: [1])  # frame strides drawn per clip
     num_clips: int = 256
     eval_clips: int = 4
     num_frames: int = 81
@@ -311,9 +318,45 @@ def validate(config: TrainConfig) -> None:
     need(config.keep_last >= 1, "keep_last", "a positive integer", config.keep_last)
     need(config.save_every >= 1, "save_every", "a positive integer", config.save_every)
     need(config.log_every >= 1, "log_every", "a positive integer", config.log_every)
+    if d.source == "datasets":
+        _validate_datasets(d, need)
+    need(all(s >= 1 for s in d.strides) and bool(d.strides), "data.strides", "positive integers", d.strides)
+    for key, value in (
+        ("model.base_path", m.base_path),
+        ("model.text_encoder", m.text_encoder),
+        ("model.image_encoder", m.image_encoder),
+    ):
+        need(not value or Path(value).exists(), key, "an existing local path", value)
+    vae_is_path = m.vae not in ("", "linear-patch", "tiny")
+    need(not vae_is_path or Path(m.vae).exists(), "model.vae", "an existing local path", m.vae)
     if m.variant != "tiny":
         need(bool(m.base_path), "model.base_path", f"a local path to the {m.variant} weights", m.base_path)
-        need(m.vae not in ("", "linear-patch"), "model.vae", "a local path to the Wan2.1 VAE", m.vae)
+        need(vae_is_path, "model.vae", "a local path to the Wan2.1 VAE", m.vae)
+        if d.source != "cache":  # a cache already holds the text and image embeddings
+            need(bool(m.text_encoder), "model.text_encoder", "a local path to the umT5 encoder", "")
+            need(bool(m.image_encoder), "model.image_encoder", "a local path to the CLIP image encoder", "")
+
+
+def _validate_datasets(d: DataConfig, need) -> None:
+    from one4d_data.readers import FORMATS
+
+    need(bool(d.datasets), "data.datasets", 'at least one "FORMAT:ROOT" when data.source = "datasets"', [])
+    for i, spec in enumerate(d.datasets):
+        fmt, _, root = spec.partition(":")
+        need(
+            fmt in FORMATS and bool(root),
+            f"data.datasets[{i}]",
+            f'"FORMAT:ROOT" with FORMAT in {sorted(FORMATS)}',
+            spec,
+        )
+        need(Path(root).exists(), f"data.datasets[{i}]", "a root folder that exists", spec)
+    w = d.dataset_weights
+    need(
+        not w or (len(w) == len(d.datasets) and all(x >= 0 for x in w) and sum(w) > 0),
+        "data.dataset_weights",
+        f"empty or {len(d.datasets)} non-negative weights, not all zero",
+        w,
+    )
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:

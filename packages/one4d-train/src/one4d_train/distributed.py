@@ -53,11 +53,12 @@ def barrier(env: DistEnv) -> None:
 
 
 def resolve_strategy(requested: str, env: DistEnv) -> str:
-    """`auto` is DDP when several processes run and nothing otherwise; FSDP2 is asked for explicitly."""
+    """`auto` is DDP when several processes run and nothing otherwise; FSDP2 is asked for explicitly. A
+    single process runs the model as it is (bf16 through autocast instead of FSDP's mixed precision)."""
     if requested == "auto":
         return "ddp" if env.distributed else "none"
-    if requested == "ddp" and not env.distributed:
-        return "none"
+    if requested in ("ddp", "fsdp") and not env.distributed:
+        return "none"  # one process: nothing to replicate or shard
     return requested
 
 
@@ -81,11 +82,8 @@ def _fully_shard(model: torch.nn.Module, env: DistEnv, bf16: bool) -> torch.nn.M
     policy = MixedPrecisionPolicy(
         param_dtype=torch.bfloat16 if bf16 else None, reduce_dtype=torch.float32 if bf16 else None
     )
-    # Trainable LoRA factors are fp32 while the frozen base is bf16: shard each LoRA module on its own so
-    # every FSDP parameter group has one dtype, then each block, then the rest.
-    for name, module in model.named_modules():
-        if name.endswith(".lora") or type(module).__name__ in {"BranchLoRA", "GroupedLoRA"}:
-            fully_shard(module, mesh=mesh, mp_policy=policy)
+    # One FSDP group per block: the frozen base parameters are bf16 and the LoRA factors fp32. FSDP2 only
+    # asks the trainable parameters of a group to share a dtype, and casts all of them to bf16 for compute.
     for block in model.base.blocks:
         fully_shard(block, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)

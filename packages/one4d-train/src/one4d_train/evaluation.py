@@ -18,7 +18,7 @@ from one4d_geometry.recovery import recover_cameras
 from one4d_model.conditioning import pack_frame_mask
 from one4d_model.sampling import SamplerConfig, sample_joint
 
-from .batches import SyntheticBatches
+from .batches import EncodedBatches
 from .losses import flow_matching_loss
 
 FIXED_SIGMAS = (0.25, 0.5, 0.75)
@@ -33,7 +33,7 @@ def depth_abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean(np.abs(pred[valid] * scale - gt[valid]) / gt[valid]))
 
 
-def _full_video_batch(source: SyntheticBatches) -> tuple[dict, object]:
+def _full_video_batch(source: EncodedBatches) -> tuple[dict, object]:
     items = []
     full = TASKS.index("full_video")
     for index in range(len(source.dataset)):
@@ -48,7 +48,7 @@ def _full_video_batch(source: SyntheticBatches) -> tuple[dict, object]:
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, source: SyntheticBatches, sampling_steps: int, seed: int
+    model: torch.nn.Module, source: EncodedBatches, sampling_steps: int, seed: int
 ) -> dict[str, float]:
     """val_loss (fixed sigmas and noise) and depth_absrel of the recovered geometry (full-video task)."""
     was_training = model.training

@@ -12,7 +12,15 @@ import torch
 from one4d_model import build_one4d_transformer
 from one4d_model.transformer import parameter_report
 
-from .batches import CachedBatches, SyntheticBatches, build_video_vae, sample_positions
+from .batches import (
+    CachedBatches,
+    EncodedBatches,
+    build_context_encoders,
+    build_video_vae,
+    dataset_clips,
+    sample_positions,
+    synthetic_clips,
+)
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, save_config, to_dict
 from .distributed import (
@@ -80,8 +88,10 @@ class Trainer:
         self.data = self._build_data(core)
         self.eval_data = None
         if config.data.source == "synthetic":
-            self.eval_data = SyntheticBatches(
-                config, core.config, env.device, vae=self.data.vae, held_out=True
+            d = self.data
+            held_out = synthetic_clips(config, held_out=True)
+            self.eval_data = EncodedBatches(
+                held_out, held_out.seed, d.vae, d.text_encoder, d.image_encoder, env.device
             )
         self.model = wrap_model(core, self.strategy, env, bf16=config.precision == "bf16")
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -95,17 +105,18 @@ class Trainer:
                 self.step = load_checkpoint(path, self.model, self.optimizer, self.scheduler, env)
 
     def _build_data(self, core):
-        if self.config.data.source == "cache":
-            return CachedBatches(self.config, core.config, self.env.device)
-        # Fit the linear VAE on rank 0 first so every rank loads the same file.
-        if self.config.model.vae == "linear-patch" and self.env.distributed:
-            if self.env.is_main:
-                SyntheticBatches(self.config, core.config, self.env.device)
+        config, env = self.config, self.env
+        if config.data.source == "cache":
+            return CachedBatches(config, core.config, env.device)
+        clips = synthetic_clips(config) if config.data.source == "synthetic" else dataset_clips(config)
+        # The linear patch VAE is fitted on rank 0 first, so every rank loads the same file.
+        if config.model.vae == "linear-patch" and env.distributed:
+            if env.is_main:
+                build_video_vae(config, env.device, clips)
             torch.distributed.barrier()
-        vae = None
-        if self.config.model.vae != "linear-patch":
-            vae = build_video_vae(self.config, self.env.device, None)
-        return SyntheticBatches(self.config, core.config, self.env.device, vae=vae)
+        vae = build_video_vae(config, env.device, clips)
+        text_encoder, image_encoder = build_context_encoders(config, core.config, env.device)
+        return EncodedBatches(clips, clips.seed, vae, text_encoder, image_encoder, env.device)
 
     @property
     def core(self) -> torch.nn.Module:

@@ -1,5 +1,6 @@
 """Dataset readers. :func:`load_sequence` reads a whole evaluation sequence; each ``*Sequence`` class reads
-frames lazily and :func:`iter_clips` / :class:`WindowSource` turn sequences into training clips."""
+frames lazily and :func:`iter_clips` / :class:`WindowSource` / :class:`WindowMixture` turn sequences into
+training clips."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ..clip import Clip
 from .base import FrameSequence, WindowSource, iter_clips
 from .bedlam import BedlamSequence
 from .folder import FolderSequence, write_folder
+from .mixture import WindowMixture
 from .omniworld import OmniWorldSequence
 from .pointodyssey import PointOdysseySequence
 from .sintel import SintelSequence
@@ -55,6 +57,7 @@ __all__ = [
     "SpatialVIDSequence",
     "TartanAirSequence",
     "TumSequence",
+    "WindowMixture",
     "WindowSource",
     "iter_clips",
     "load_sequence",

@@ -1,0 +1,115 @@
+"""`one4d-cache`: encode the training clips once (VAE latents, umT5 and CLIP states) into a latent cache.
+
+Training at the paper's scale reads this cache (`data.source = "cache"`), so neither the VAE nor the 5.7B
+umT5 encoder sits in GPU memory next to the 14B transformer. The clips come from `data.datasets` when it is
+set, synthetic scenes otherwise. Under torchrun each rank encodes every world-size-th clip; a build that
+was interrupted resumes, keeping the files already written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import PRESETS, ConfigError, TrainConfig, load_config
+
+
+def _clips(config: TrainConfig):
+    from .batches import dataset_clips, synthetic_clips
+
+    return dataset_clips(config) if config.data.datasets else synthetic_clips(config)
+
+
+def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = None) -> list[Path]:
+    """Encode the configured clips into `out_dir`; returns the files this process wrote or kept."""
+    from one4d_data.latent_cache import build_latent_cache
+    from one4d_model.configs import wan_config
+
+    from .batches import build_context_encoders, build_video_vae
+    from .distributed import barrier, init_distributed
+
+    env = init_distributed()
+    clips = _clips(config)
+    model_config = _ModelDims(wan_config(config.model.variant))
+    if config.model.vae == "linear-patch" and env.distributed:
+        if env.is_main:
+            build_video_vae(config, env.device, clips)
+        barrier(env)
+    vae = build_video_vae(config, env.device, clips)
+    text_encoder, image_encoder = build_context_encoders(config, model_config, env.device)
+    count = len(clips) if limit is None else min(limit, len(clips))
+    indices = list(range(env.rank, count, env.world_size))
+
+    def encode_video(video: torch.Tensor) -> torch.Tensor:
+        return vae.encode(video.to(env.device)).float().cpu()
+
+    def encode_text(captions: list[str]) -> torch.Tensor:
+        return text_encoder(captions).float().cpu()
+
+    def encode_image(frames: torch.Tensor) -> torch.Tensor:
+        return image_encoder(frames.to(env.device)).float().cpu()
+
+    paths = build_latent_cache(
+        clips,
+        out_dir,
+        encode_video,
+        encode_text,
+        encode_image=encode_image if image_encoder is not None else None,
+        indices=indices,
+    )
+    barrier(env)
+    return paths
+
+
+class _ModelDims:
+    """The context widths of a variant, without building the transformer."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.text_dim, self.image_dim = cfg["text_dim"], cfg.get("image_dim")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="one4d-cache",
+        description="Encode training clips (VAE latents, umT5 and CLIP states) into a latent cache.",
+    )
+    parser.add_argument("--config", help="the training config (model paths and the data section)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset (default tiny-cpu)")
+    parser.add_argument("--out", help="cache folder (default: data.cache_dir of the config)")
+    parser.add_argument("--limit", type=int, help="encode only the first N clips")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, args.preset, args.overrides)
+        out = args.out or config.data.cache_dir
+        if not out:
+            raise ConfigError("config key 'data.cache_dir': expected a cache folder (or --out), got None")
+        _check_encoders(config)
+    except ConfigError as err:
+        print(f"one4d-cache: error: {err}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    paths = build_cache(config, out, args.limit)
+    print(f"one4d-cache: {len(paths)} clips in {out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _check_encoders(config: TrainConfig) -> None:
+    m = config.model
+    if m.variant == "tiny":
+        return
+    for key, value in (("model.text_encoder", m.text_encoder), ("model.image_encoder", m.image_encoder)):
+        if not value:
+            raise ConfigError(f"config key '{key}': expected a local path to build a cache, got ''")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
