@@ -318,7 +318,7 @@ def validate(config: TrainConfig) -> None:
     need(config.keep_last >= 1, "keep_last", "a positive integer", config.keep_last)
     need(config.save_every >= 1, "save_every", "a positive integer", config.save_every)
     need(config.log_every >= 1, "log_every", "a positive integer", config.log_every)
-    if d.source == "datasets":
+    if d.source == "datasets" or d.datasets:  # one4d-cache reads data.datasets whatever the source
         _validate_datasets(d, need)
     need(all(s >= 1 for s in d.strides) and bool(d.strides), "data.strides", "positive integers", d.strides)
     for key, value in (
