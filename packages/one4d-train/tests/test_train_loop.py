@@ -2,8 +2,10 @@ import json
 
 import pytest
 import torch
+from one4d_data.dataset import collate_samples
 from one4d_model import build_one4d_transformer
 from one4d_train.checkpoint import latest_checkpoint
+from one4d_train.loading import PositionSchedule
 from one4d_train.losses import draw_noise, flow_matching_loss
 from one4d_train.metrics_log import read_metrics
 from one4d_train.trainer import Trainer, build_model
@@ -25,7 +27,7 @@ def test_loss_falls_on_a_fixed_batch(small_config):
         trainer.optimizer.zero_grad()
         terms.total.backward()
         trainer.optimizer.step()
-        losses.append(float(terms.total))
+        losses.append(float(terms.total.detach()))
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -125,3 +127,30 @@ def test_run_writes_config_logs_and_tensorboard(small_config):
         assert all(key in r for r in step_records)
     assert {"val_loss", "depth_absrel"} <= set(summary["eval_after"])
     assert json.loads(json.dumps(summary["eval_before"]))["val_loss"] > 0
+
+
+def test_dataloader_workers_change_when_items_are_read_not_what_is_trained(small_config):
+    inline = Trainer(small_config("max_steps=3", "optim.grad_accum=2", name="inline"))
+    inline.fit(run_eval=False)
+    workers = Trainer(small_config("max_steps=3", "optim.grad_accum=2", "data.num_workers=2", name="workers"))
+    workers.fit(run_eval=False)
+    assert workers.data.prefetcher is None  # workers are shut down after training
+    one, two = _weights(inline.output_dir), _weights(workers.output_dir)
+    assert one.keys() == two.keys()
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    losses = [[row["loss"] for row in read_metrics(t.output_dir) if "loss" in row] for t in (inline, workers)]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+
+
+def test_prefetched_batches_equal_batches_read_inline_and_a_detour_falls_back(small_config):
+    trainer = Trainer(small_config("max_steps=2", "data.num_workers=1"))
+    data = trainer.data
+    schedule = PositionSchedule(0, 2, accum=1, world=1, rank=0, batch=2)
+    data.start_prefetch(schedule, num_workers=1)
+    first = data.batch([0, 1])
+    reference = data.encode(collate_samples(data.items([0, 1])))
+    assert torch.equal(first.rgb, reference.rgb) and torch.equal(first.text, reference.text)
+    # Asking for other positions than the schedule's next ones reads them inline and stops prefetching.
+    detour = data.batch([6, 7])
+    assert detour.positions == [6, 7] and data.prefetcher.loader is None
+    data.stop_prefetch()

@@ -1,10 +1,11 @@
 """Model-ready micro-batches, identical however many processes share the work.
 
-Sample positions are global: micro-batch `m` of step `s` on rank `r` takes the positions
-((s * accum + m) * world + r) * batch + j, walked through a per-epoch permutation of the dataset. One
-process with batch 2B and two processes with batch B therefore see the same samples in every step, and a
-resumed run continues exactly where it stopped. Per-sample randomness (noise, sigma, context dropout) is
-seeded by the global position too.
+Sample positions are global (`loading.sample_positions`): micro-batch `m` of step `s` on rank `r` takes the
+positions ((s * accum + m) * world + r) * batch + j, walked through a per-epoch permutation of the dataset.
+One process with batch 2B and two processes with batch B therefore see the same samples in every step, and
+a resumed run continues exactly where it stopped. Per-sample randomness (noise, sigma, context dropout) is
+seeded by the global position too. Items are read in the main process or, with `data.num_workers`, ahead
+of time by DataLoader workers (`start_prefetch`); encoding runs in the main process on the device.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
@@ -23,6 +23,7 @@ from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
 from one4d_model.vae import LinearPatchVAE, build_vae
 
 from .config import TrainConfig
+from .loading import PositionItems, PositionSchedule, Prefetcher, dataset_item
 from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out synthetic scenes never coincide with training scenes
@@ -38,21 +39,6 @@ class Batch:
     image: torch.Tensor | None  # (B, 257, image_dim)
     task: torch.Tensor  # (B,) index into TASKS
     positions: list[int]
-
-
-def sample_positions(step: int, micro: int, accum: int, world: int, rank: int, batch: int) -> list[int]:
-    start = ((step * accum + micro) * world + rank) * batch
-    return list(range(start, start + batch))
-
-
-def _epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(size)
-
-
-def dataset_item(dataset, index: int, epoch: int) -> dict:
-    """Item `index` as seen in `epoch` (task and sparsity are drawn from (seed, epoch, index))."""
-    dataset.set_epoch(epoch)
-    return dataset[index]
 
 
 def sample_generator(seed: int, position: int) -> torch.Generator:
@@ -146,25 +132,52 @@ def dataset_clips(config: TrainConfig) -> ClipDataset:
     )
 
 
-class EncodedBatches:
-    """Clips encoded on the fly: the VAE on RGB, pointmaps and the conditioning video, the text encoder on
-    captions and the image encoder on the first conditioning frame."""
+class PositionedBatches:
+    """Micro-batches by global sample position; subclasses turn collated items into a `Batch`."""
 
-    def __init__(self, dataset, seed: int, vae, text_encoder, image_encoder, device: torch.device) -> None:
+    def __init__(self, dataset, seed: int, device: torch.device) -> None:
         self.dataset, self.seed, self.device = dataset, int(seed), device
-        self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
+        self.positions = PositionItems(dataset, seed)
+        self.prefetcher: Prefetcher | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def items(self, positions: list[int]) -> list[dict]:
-        size = len(self.dataset)
-        out = []
-        for position in positions:
-            epoch, offset = divmod(position, size)
-            index = int(_epoch_permutation(self.seed, epoch, size)[offset])
-            out.append(dataset_item(self.dataset, index, epoch))
+        return [self.positions[p] for p in positions]
+
+    def start_prefetch(self, schedule: PositionSchedule, num_workers: int) -> None:
+        """Read the schedule's micro-batches ahead in `num_workers` worker processes."""
+        self.stop_prefetch()
+        if num_workers > 0:
+            pin = self.device.type == "cuda"
+            self.prefetcher = Prefetcher(self.positions, schedule, num_workers, pin_memory=pin)
+
+    def stop_prefetch(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+            self.prefetcher = None
+
+    def collated(self, positions: list[int]) -> dict:
+        samples = self.prefetcher.next(positions) if self.prefetcher is not None else None
+        return samples if samples is not None else collate_samples(self.items(positions))
+
+    def encode(self, samples: dict) -> Batch:
+        raise NotImplementedError
+
+    def batch(self, positions: list[int]) -> Batch:
+        out = self.encode(self.collated(positions))
+        out.positions = list(positions)
         return out
+
+
+class EncodedBatches(PositionedBatches):
+    """Clips encoded on the fly: the VAE on RGB, pointmaps and the conditioning video, the text encoder on
+    captions and the image encoder on the first conditioning frame."""
+
+    def __init__(self, dataset, seed: int, vae, text_encoder, image_encoder, device: torch.device) -> None:
+        super().__init__(dataset, seed, device)
+        self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
 
     @torch.no_grad()
     def encode(self, samples: dict) -> Batch:
@@ -180,34 +193,18 @@ class EncodedBatches:
             image = self.image_encoder(first).to(device, torch.float32)
         return Batch(rgb, xyz, cond, mask, text, image, samples["task"].to(device), [])
 
-    def batch(self, positions: list[int]) -> Batch:
-        out = self.encode(collate_samples(self.items(positions)))
-        out.positions = positions
-        return out
 
-
-class CachedBatches:
+class CachedBatches(PositionedBatches):
     """Latents and text embeddings read from a latent cache (no VAE or text encoder in the loop)."""
 
     def __init__(self, config: TrainConfig, model_config, device: torch.device):
         ratios = TaskRatios(*config.data.task_ratios)
         self.cache_dir = config.data.cache_dir
-        self.dataset = LatentCacheDataset(config.data.cache_dir, task_ratios=ratios, seed=config.seed)
-        self.seed = config.seed
-        self.device = device
+        dataset = LatentCacheDataset(config.data.cache_dir, task_ratios=ratios, seed=config.seed)
+        super().__init__(dataset, config.seed, device)
         self.text_dim, self.image_dim = context_dims(model_config)
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def batch(self, positions: list[int]) -> Batch:
-        size = len(self.dataset)
-        items = []
-        for position in positions:
-            epoch, offset = divmod(position, size)
-            index = int(_epoch_permutation(self.seed, epoch, size)[offset])
-            items.append(dataset_item(self.dataset, index, epoch))
-        samples = collate_samples(items)
+    def encode(self, samples: dict) -> Batch:
         device = self.device
         rgb = samples["rgb_latents"].to(device)
         mask = pack_frame_mask(samples["frame_mask"].to(device), tuple(rgb.shape[-2:]))
@@ -231,5 +228,5 @@ class CachedBatches:
             text,
             None if image is None else image.to(device),
             samples["task"].to(device),
-            positions,
+            [],
         )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -65,6 +67,14 @@ def _trainable_only(model: torch.nn.Module) -> StateDictOptions:
     return StateDictOptions(ignore_frozen_params=True)
 
 
+@contextmanager
+def _single_process_is_intended():
+    """DCP warns on every save/load without a process group; a single-process run is meant to be one."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        yield
+
+
 def save_checkpoint(
     output_dir: str | Path,
     step: int,
@@ -93,7 +103,8 @@ def save_checkpoint(
         "step": torch.tensor(step),
         f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
     }
-    dcp.save(state, checkpoint_id=str(tmp / "state"), no_dist=not dist.is_initialized())
+    with _single_process_is_intended():
+        dcp.save(state, checkpoint_id=str(tmp / "state"), no_dist=not dist.is_initialized())
     full = get_model_state_dict(
         model, options=StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
     )
@@ -130,7 +141,8 @@ def load_checkpoint(
         "step": torch.tensor(0),
         f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
     }
-    dcp.load(state, checkpoint_id=str(path / "state"), no_dist=not dist.is_initialized())
+    with _single_process_is_intended():
+        dcp.load(state, checkpoint_id=str(path / "state"), no_dist=not dist.is_initialized())
     set_state_dict(
         model,
         optimizer,

@@ -18,7 +18,6 @@ from .batches import (
     build_context_encoders,
     build_video_vae,
     dataset_clips,
-    sample_positions,
     synthetic_clips,
 )
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -33,6 +32,7 @@ from .distributed import (
     wrap_model,
 )
 from .evaluation import evaluate
+from .loading import PositionSchedule, sample_positions
 from .losses import draw_noise, flow_matching_loss
 from .metrics_log import MetricsLog
 from .schedule import build_scheduler
@@ -194,20 +194,9 @@ class Trainer:
             write,
         )
 
-    def fit(self, run_eval: bool = True) -> dict[str, object]:
-        c, env = self.config, self.env
-        log = MetricsLog(self.output_dir, env.is_main, c.max_steps, self.step)
-        summary: dict[str, object] = {"parameters": self.report, "start_step": self.step}
-        log.message(
-            f"one4d-train: preset {c.preset}, {self.strategy} on {env.world_size} x {env.device.type}, "
-            f"trainable {self.report['trainable']:,} / frozen {self.report['frozen']:,} parameters"
-        )
-        if run_eval and self.step == 0:
-            before = self.evaluate()
-            if before:
-                summary["eval_before"] = before
-                log.log(0, {f"eval/{k}": v for k, v in before.items()})
-                log.message(_format_eval("before training", before))
+    def _train_until_done(self, log: MetricsLog) -> int:
+        """Steps up to max_steps with logging, periodic saves and evaluations; returns the last saved step."""
+        c = self.config
         tick, window = time.perf_counter(), 0
         last_saved = self.step
         while self.step < c.max_steps:
@@ -226,6 +215,30 @@ class Trainer:
                 result = self.evaluate()
                 if result:
                     log.log(self.step, {f"eval/{k}": v for k, v in result.items()})
+        return last_saved
+
+    def fit(self, run_eval: bool = True) -> dict[str, object]:
+        c, env = self.config, self.env
+        log = MetricsLog(self.output_dir, env.is_main, c.max_steps, self.step)
+        summary: dict[str, object] = {"parameters": self.report, "start_step": self.step}
+        log.message(
+            f"one4d-train: preset {c.preset}, {self.strategy} on {env.world_size} x {env.device.type}, "
+            f"trainable {self.report['trainable']:,} / frozen {self.report['frozen']:,} parameters"
+        )
+        if run_eval and self.step == 0:
+            before = self.evaluate()
+            if before:
+                summary["eval_before"] = before
+                log.log(0, {f"eval/{k}": v for k, v in before.items()})
+                log.message(_format_eval("before training", before))
+        schedule = PositionSchedule(
+            self.step, c.max_steps, c.optim.grad_accum, env.world_size, env.rank, c.batch_size
+        )
+        self.data.start_prefetch(schedule, c.data.num_workers)
+        try:
+            last_saved = self._train_until_done(log)
+        finally:
+            self.data.stop_prefetch()
         if last_saved != self.step:
             self.save()
         summary["checkpoint"] = str(self.output_dir / "checkpoints" / "latest")
