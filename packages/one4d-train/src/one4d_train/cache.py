@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .config import PRESETS, ConfigError, TrainConfig, load_config
+from .cli import add_config_arguments
+from .config import ConfigError, TrainConfig, load_config
 
 
 def _clips(config: TrainConfig):
@@ -77,11 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="one4d-cache",
         description="Encode training clips (VAE latents, umT5 and CLIP states) into a latent cache.",
     )
-    parser.add_argument("--config", help="the training config (model paths and the data section)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset (default tiny-cpu)")
+    add_config_arguments(parser)
     parser.add_argument("--out", help="cache folder (default: data.cache_dir of the config)")
     parser.add_argument("--limit", type=int, help="encode only the first N clips")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return parser
 
 

@@ -13,12 +13,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="one4d-train",
         description="Train One4D (DLC on Wan2.1). Without arguments: the tiny-cpu preset on a laptop CPU.",
     )
-    parser.add_argument("--config", help="a TOML config file (sections: model, data, optim)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset (default tiny-cpu)")
+    add_config_arguments(parser)
     parser.add_argument("--output-dir", help="where config, logs and checkpoints go")
     parser.add_argument("--max-steps", type=int, help="optimizer steps")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config, --preset and --set, shared by the training and cache-building commands."""
+    parser.add_argument("--config", help="a TOML config file (sections: model, data, optim)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset (default tiny-cpu)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -27,7 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
