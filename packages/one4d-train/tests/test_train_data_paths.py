@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from one4d_data.dataset import collate_samples
 from one4d_data.latent_cache import read_cached_sample, write_cached_sample
 from one4d_data.readers import write_folder
 from one4d_data.synthetic import make_clip
@@ -142,3 +143,15 @@ def test_training_on_dataset_roots(small_config, tmp_path):
     assert batch.rgb.shape == (2, 16, 2, 4, 4) and torch.isfinite(batch.xyz).all()
     assert trainer.eval_data is None
     assert trainer.fit(run_eval=False)["final_step"] == 2
+
+
+def test_conditioning_latents_are_the_video_latents_only_where_every_frame_is_observed(small_config):
+    trainer = Trainer(small_config("data.task_ratios=[0.5, 0.0, 0.5]", "max_steps=1"))
+    samples = collate_samples(trainer.data.items(list(range(12))))
+    full = samples["frame_mask"].bool().all(dim=1)
+    assert 0 < int(full.sum()) < 12  # both tasks in the batch
+    batch = trainer.data.encode(samples)
+    vae = trainer.data.vae
+    assert torch.equal(batch.cond[full], batch.rgb[full])
+    torch.testing.assert_close(batch.cond[~full], vae.encode(samples["cond_rgb"][~full]).float())
+    assert not torch.allclose(batch.cond[~full], batch.rgb[~full])

@@ -117,7 +117,9 @@ def build_latent_cache(
             masks = np.stack(
                 [_task_mask(task, rgb.shape[2], dataset.seed, i, dataset.sparsity_range) for i in indices]
             )
-            per_task[task] = (masks, encode_video(conditioning_video(rgb, masks)))
+            # Every frame observed (the full-video task): the conditioning video is the video itself.
+            latents = rgb_latents.clone() if masks.all() else encode_video(conditioning_video(rgb, masks))
+            per_task[task] = (masks, latents)
         for b, (index, item) in enumerate(zip(indices, items, strict=False)):
             tensors = {
                 "rgb_latents": rgb_latents[b],

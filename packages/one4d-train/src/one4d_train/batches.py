@@ -184,7 +184,11 @@ class EncodedBatches(PositionedBatches):
         vae, device = self.vae, self.device
         rgb = vae.encode(samples["rgb"].to(device)).float()
         xyz = vae.encode(samples["xyz"].to(device)).float()
-        cond = vae.encode(samples["cond_rgb"].to(device)).float()
+        # A sample with every frame observed (full-video task) conditions on its own video: reuse its latents.
+        hidden = ~samples["frame_mask"].bool().all(dim=1)
+        cond = rgb.clone()
+        if hidden.any():
+            cond[hidden.to(device)] = vae.encode(samples["cond_rgb"][hidden].to(device)).float()
         mask = pack_frame_mask(samples["frame_mask"].to(device), tuple(rgb.shape[-2:]))
         text = self.text_encoder(list(samples["caption"])).to(device, torch.float32)
         image = None
