@@ -142,6 +142,39 @@ def test_original_wan_layout_gives_the_same_model_as_diffusers_format(inputs, tm
     torch.testing.assert_close(a.xyz, b.xyz, atol=0, rtol=0)
 
 
+@torch.no_grad()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_diffusers_layout_loads_like_from_pretrained(inputs, tmp_path, dtype):
+    """The meta-device loader matches diffusers' own from_pretrained: values, per-parameter dtypes (Wan's
+    fp32 modules stay fp32 under bf16) and outputs."""
+    torch.manual_seed(1)
+    WanTransformer3DModel(**WAN_CONFIGS["tiny"]).save_pretrained(tmp_path / "d", safe_serialization=True)
+    ours = load_wan_base(tmp_path / "d", dtype=dtype)
+    theirs = WanTransformer3DModel.from_pretrained(str(tmp_path / "d"), torch_dtype=dtype)
+    a, b = dict(ours.named_parameters()), dict(theirs.named_parameters())
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].dtype == b[name].dtype, name
+        assert torch.equal(a[name], b[name]), name
+    assert a["scale_shift_table"].dtype == torch.float32
+    rgb_in = torch.cat([inputs["rgb_latents"], inputs["cond_mask"], inputs["cond_latents"]], dim=1).to(dtype)
+    ctx = (
+        inputs["timestep"],
+        inputs["encoder_hidden_states"].to(dtype),
+        inputs["encoder_hidden_states_image"].to(dtype),
+    )
+    torch.testing.assert_close(ours(rgb_in, *ctx).sample, theirs(rgb_in, *ctx).sample, atol=0, rtol=0)
+
+
+def test_a_checkpoint_that_does_not_fit_the_config_names_the_tensors(tmp_path):
+    WanTransformer3DModel(**WAN_CONFIGS["tiny"]).save_pretrained(tmp_path / "d", safe_serialization=True)
+    config = json.loads((tmp_path / "d" / "config.json").read_text())
+    config["num_layers"] = 5
+    (tmp_path / "d" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(KeyError, match=r"diffusers checkpoint at .* missing \['blocks\.4\."):
+        load_wan_base(tmp_path / "d")
+
+
 def test_base_weight_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_wan_base(tmp_path / "nowhere")

@@ -85,14 +85,33 @@ def _resolve_config(config: str | dict[str, Any] | Path | None, where: Path) -> 
     return WanTransformer3DModel.extract_init_dict(raw)[0]
 
 
+def _keeps_fp32(name: str, keep: list[str]) -> bool:
+    return any(part in name.split(".") for part in keep)
+
+
 def _cast_keeping_fp32(model: WanTransformer3DModel, dtype: torch.dtype) -> None:
     """Cast parameters to `dtype` except those Wan keeps in fp32 (modulation, time embedder, norms)."""
     keep = model._keep_in_fp32_modules or []
     for name, param in model.named_parameters():
-        if any(part in name.split(".") for part in keep):
-            param.data = param.data.float()
-        else:
-            param.data = param.data.to(dtype)
+        param.data = param.data.float() if _keeps_fp32(name, keep) else param.data.to(dtype)
+
+
+def _read_state_dict(
+    files: list[Path], original: bool, device: str | torch.device, dtype: torch.dtype, keep: list[str]
+) -> dict[str, torch.Tensor]:
+    """Shard by shard, straight to `device`, each tensor cast to its final dtype as soon as it is read: the
+    peak is the model at its final dtype plus one shard, never a second copy in host memory."""
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        part = load_file(str(file), device=str(device))
+        if original:
+            part = convert_wan_transformer_to_diffusers(part)
+        for name in list(part):
+            tensor = part.pop(name)
+            if tensor.is_floating_point():
+                tensor = tensor.to(torch.float32 if _keeps_fp32(name, keep) else dtype)
+            state[name] = tensor
+    return state
 
 
 def load_wan_base(
@@ -102,28 +121,31 @@ def load_wan_base(
     dtype: torch.dtype = torch.bfloat16,
     device: str | torch.device = "cpu",
 ) -> WanTransformer3DModel:
-    """A WanTransformer3DModel with the weights at `path` (see the module docstring for the layouts)."""
+    """A WanTransformer3DModel with the weights at `path` (see the module docstring for the layouts).
+
+    Both layouts build the model on the meta device and read the safetensors straight to `device`, so a
+    14B base costs its own size once (a plain `from_pretrained` without accelerate materialises a random
+    model in host memory first, per process).
+    """
     path = Path(path)
     files = safetensors_files(path)
-    keys = _checkpoint_keys(files)
-    if not is_original_wan_layout(keys):
+    original = is_original_wan_layout(_checkpoint_keys(files))
+    if not original:
         if not (path.is_dir() and (path / "config.json").is_file()):
             raise ValueError(f"diffusers-format weights must be a directory with config.json, got {path}")
-        model = WanTransformer3DModel.from_pretrained(str(path), torch_dtype=dtype, use_safetensors=True)
-        return model.to(device)
+        config = path if config is None else config
     init_kwargs = _resolve_config(config, path)
     with torch.device("meta"):
         model = WanTransformer3DModel(**init_kwargs)
-    state_dict: dict[str, torch.Tensor] = {}
-    for file in files:
-        state_dict.update(load_file(str(file), device=str(device)))
-    state_dict = convert_wan_transformer_to_diffusers(state_dict)
+    keep = list(model._keep_in_fp32_modules or [])
+    state_dict = _read_state_dict(files, original, device, dtype, keep)
+    layout = "original Wan" if original else "diffusers"
     expected = set(model.state_dict())
     missing = sorted(expected - set(state_dict))
     unexpected = sorted(set(state_dict) - expected)
     if missing or unexpected:
         raise KeyError(
-            f"original Wan checkpoint at {path} does not fit the config: missing {missing[:8]} "
+            f"{layout} checkpoint at {path} does not fit the config: missing {missing[:8]} "
             f"({len(missing)}), unexpected {unexpected[:8]} ({len(unexpected)})"
         )
     for name, param in model.state_dict().items():
