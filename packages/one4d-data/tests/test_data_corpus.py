@@ -14,6 +14,7 @@ from one4d_data import (
     build_training_dataset,
     discover_sequences,
     find_sequence_folders,
+    load_captions,
     parse_dataset_spec,
 )
 from one4d_data.cameras import invert_rigid
@@ -318,3 +319,39 @@ def test_window_mixture_counts_windows():
     mix = WindowMixture([[Fake(9), Fake(17), Fake(18), Fake(8)]], num_frames=5, strides=(1, 2))
     assert mix.span == 9 and [mix.windows_in(n) for n in (8, 9, 17, 18, 26, 27)] == [0, 1, 1, 2, 2, 3]
     assert mix.num_windows == 1 + 1 + 2
+
+
+def test_captions_file_names_sequences_by_relative_or_absolute_folder(corpus, tmp_path):
+    captions_file = tmp_path / "captions.json"
+    absolute = str(corpus / "ta" / "env" / "Hard" / "P001")
+    captions_file.write_text(json.dumps({"train/s0/": "a person walks", absolute: "a robot flies"}))
+    captions = load_captions(captions_file)
+    ds = _build(corpus, captions=captions, length=40)
+    assert ds.source.captioned == [1, 1]
+    expected = {
+        ("po", 0): "a person walks",  # relative to the pointodyssey root, trailing slash ignored
+        ("po", 1): "",
+        ("ta", 0): "",
+        ("ta", 1): "a robot flies",
+    }
+    seen = set()
+    for i in range(40):
+        group, seq, _ = ds.source.locate(i)
+        key = ("po", "ta")[group], seq
+        assert ds[i]["caption"] == expected[key]
+        seen.add(key)
+    assert seen == set(expected)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), ('["a", "b"]', "sequence folder -> caption"), ('{"a": 3}', "caption")],
+)
+def test_bad_captions_files_are_named(tmp_path, content, message):
+    path = tmp_path / "captions.json"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as error:
+        load_captions(path)
+    assert str(path) in str(error.value)
+    with pytest.raises(DataError, match="not found"):
+        load_captions(tmp_path / "missing.json")

@@ -3,6 +3,7 @@ CLIP), or a latent cache written by `one4d-cache`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,11 +135,18 @@ def test_training_on_dataset_roots(small_config, tmp_path):
     root = tmp_path / "scans"
     for k in range(2):
         write_folder(make_clip(k, 9, 32, 48, scene="room"), root / f"seq_{k}")
+    captions = tmp_path / "captions.json"
+    captions.write_text(json.dumps({"seq_0": "a red room", "seq_1": "a blue room"}))
     config = small_config(
-        'data.source="datasets"', f'data.datasets=["folder:{root}"]', "data.strides=[1, 2]", "max_steps=2"
+        'data.source="datasets"',
+        f'data.datasets=["folder:{root}"]',
+        "data.strides=[1, 2]",
+        f'data.captions="{captions}"',
+        "max_steps=2",
     )
     trainer = Trainer(config)
     assert len(trainer.data) == 2  # one window of up to 9 frames (5 frames at stride 2) per sequence
+    assert {item["caption"] for item in trainer.data.items([0, 1, 2, 3])} == {"a red room", "a blue room"}
     batch = trainer.data.batch([0, 1])
     assert batch.rgb.shape == (2, 16, 2, 4, 4) and torch.isfinite(batch.xyz).all()
     assert trainer.eval_data is None

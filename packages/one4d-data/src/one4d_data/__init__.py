@@ -14,6 +14,7 @@ from .corpus import (
     build_training_dataset,
     discover_sequences,
     find_sequence_folders,
+    load_captions,
     parse_dataset_spec,
 )
 from .errors import DataError
@@ -35,5 +36,6 @@ __all__ = [
     "discover_sequences",
     "find_sequence_folders",
     "normalize_pointmaps",
+    "load_captions",
     "parse_dataset_spec",
 ]

@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .clip import Clip
 from .dataset import ClipDataset
 from .errors import DataError
 from .readers import FORMATS, FrameSequence, open_sequence
@@ -199,8 +200,40 @@ def parse_dataset_spec(text: str) -> tuple[str, Path]:
     return fmt, Path(root)
 
 
+def load_captions(path: str | Path) -> dict[str, str]:
+    """A captions file: one JSON object mapping sequence folders (relative to their dataset root, or
+    absolute) to captions, e.g. ``{"train/ani1": "a dancing character in a city street", ...}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "captions file not found")
+    try:
+        captions = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(path, f"not valid JSON ({error})") from error
+    if not isinstance(captions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in captions.items()
+    ):
+        raise DataError(path, "expected one JSON object of sequence folder -> caption strings")
+    return {_caption_key(k): v for k, v in captions.items()}
+
+
+def _caption_key(text: str | Path) -> str:
+    return Path(text).as_posix().rstrip("/")
+
+
+def _sequence_caption(root: Path, sequence: FrameSequence, captions: Mapping[str, str]) -> str | None:
+    folder = Path(sequence.path)
+    candidates = [_caption_key(folder.resolve())]
+    if folder.resolve().is_relative_to(root.resolve()):
+        candidates.insert(0, _caption_key(folder.resolve().relative_to(root.resolve())))
+    return next((captions[c] for c in candidates if c in captions), None)
+
+
 class CorpusSource(WindowMixture):
-    """A :class:`WindowMixture` over discovered datasets, keeping their ``specs`` and ``discoveries``."""
+    """A :class:`WindowMixture` over discovered datasets, keeping their ``specs`` and ``discoveries``.
+
+    ``captions`` (see :func:`load_captions`) replace the readers' captions (mostly empty: only the folder
+    format stores one) for the sequences they name; ``captioned`` counts them per dataset."""
 
     def __init__(
         self,
@@ -210,10 +243,27 @@ class CorpusSource(WindowMixture):
         weights: Sequence[float] | None = None,
         strides: tuple[int, ...] | int = 1,
         seed: int = 0,
+        captions: Mapping[str, str] | None = None,
     ) -> None:
         groups = [d.sequences for d in discoveries]
         super().__init__(groups, num_frames, weights, strides, seed, names=list(specs))
         self.discoveries, self.specs = list(discoveries), list(specs)
+        captions = captions or {}
+        self.sequence_captions = [
+            [_sequence_caption(d.root, seq, captions) if captions else None for seq in d.sequences]
+            for d in self.discoveries
+        ]
+        self.captioned = [sum(c is not None for c in group) for group in self.sequence_captions]
+
+    def __call__(self, index: int) -> Clip:
+        if index < 0:
+            raise IndexError(f"index must be non-negative, got {index}")
+        group, seq, frames = self.locate(index)
+        clip = self.groups[group][seq].read(frames).lifted()
+        caption = self.sequence_captions[group][seq]
+        if caption is not None:
+            clip.caption = caption
+        return clip
 
 
 def build_training_dataset(
@@ -230,6 +280,7 @@ def build_training_dataset(
     skip_bad: bool = True,
     random_crop: bool = False,
     sparsity_range: tuple[float, float] = (0.05, 0.5),
+    captions: Mapping[str, str] | None = None,
 ) -> ClipDataset:
     """One model-ready :class:`ClipDataset` mixing the datasets ``specs`` (``"FORMAT:ROOT"``) with
     ``weights`` (default equal, per dataset rather than per clip).
@@ -239,6 +290,7 @@ def build_training_dataset(
     and reads only its ``num_frames`` frames. ``length`` defaults to the total number of windows. With
     ``skip_bad``, bad sequences are skipped at discovery (``dataset.source.discoveries[k].skipped``) and bad
     clips at reading (``dataset.bad_clips``). A dataset with no window raises ``ValueError`` naming its spec.
+    ``captions`` (:func:`load_captions`) give sequences their captions.
     """
     if not specs:
         raise ValueError("need at least one dataset spec FORMAT:ROOT")
@@ -247,7 +299,7 @@ def build_training_dataset(
             f"need one weight per dataset spec, got {len(specs)} specs and {len(weights)} weights"
         )
     discoveries = [discover_sequences(*parse_dataset_spec(spec), skip_bad=skip_bad) for spec in specs]
-    source = CorpusSource(discoveries, specs, num_frames, weights, strides, seed)
+    source = CorpusSource(discoveries, specs, num_frames, weights, strides, seed, captions)
     return ClipDataset(
         source,
         num_frames=num_frames,

@@ -116,8 +116,9 @@ def synthetic_clips(config: TrainConfig, held_out: bool = False) -> ClipDataset:
 
 
 def dataset_clips(config: TrainConfig) -> ClipDataset:
-    """Windows of the datasets named in `data.datasets` ("FORMAT:ROOT"), mixed by `data.dataset_weights`."""
-    from one4d_data.corpus import build_training_dataset
+    """Windows of the datasets named in `data.datasets` ("FORMAT:ROOT"), mixed by `data.dataset_weights`,
+    captioned from `data.captions` where it names their sequence (empty captions otherwise)."""
+    from one4d_data.corpus import build_training_dataset, load_captions
 
     d = config.data
     return build_training_dataset(
@@ -129,6 +130,7 @@ def dataset_clips(config: TrainConfig) -> ClipDataset:
         task_ratios=TaskRatios(*d.task_ratios),
         seed=config.seed,
         strides=tuple(d.strides),
+        captions=load_captions(d.captions) if d.captions else None,
     )
 
 

@@ -59,6 +59,7 @@ class DataConfig:
     datasets: list[str] = field(default_factory=list)  # "FORMAT:ROOT", e.g. "pointodyssey:/data/po/train"
     dataset_weights: list[float] = field(default_factory=list)  # empty: equal weights
     strides: list[int] = field(default_factory=lambda: [1])  # frame strides drawn per clip
+    captions: str = ""  # JSON: sequence folder (relative to its dataset root, or absolute) -> caption
     num_clips: int = 256
     eval_clips: int = 4
     num_frames: int = 81
@@ -325,6 +326,7 @@ def validate(config: TrainConfig) -> None:
         ("model.base_path", m.base_path),
         ("model.text_encoder", m.text_encoder),
         ("model.image_encoder", m.image_encoder),
+        ("data.captions", d.captions),
     ):
         need(not value or Path(value).exists(), key, "an existing local path", value)
     vae_is_path = m.vae not in ("", "linear-patch", "tiny")
