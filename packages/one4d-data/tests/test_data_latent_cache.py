@@ -83,9 +83,12 @@ def test_cache_build_resumes_and_empty_dir_raises(tmp_path):
         calls.append(video.shape[0])
         return encode_video(video)
 
-    build_latent_cache(ds, tmp_path / "c", counting_encoder, encode_text)
+    written = []
+    build_latent_cache(ds, tmp_path / "c", counting_encoder, encode_text, on_written=written.append)
+    assert [p.name for p in written] == ["clip_0000000.safetensors", "clip_0000001.safetensors"]
     first = len(calls)
-    build_latent_cache(ds, tmp_path / "c", counting_encoder, encode_text)
+    build_latent_cache(ds, tmp_path / "c", counting_encoder, encode_text, on_written=written.append)
+    assert len(written) == 2  # the resumed build wrote nothing
     assert len(calls) == first  # nothing re-encoded
     with pytest.raises(DataError, match="no cached samples"):
         LatentCacheDataset(tmp_path / "empty")

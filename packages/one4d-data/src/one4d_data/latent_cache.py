@@ -84,6 +84,7 @@ def build_latent_cache(
     overwrite: bool = False,
     encode_image: Callable[[torch.Tensor], torch.Tensor] | None = None,
     indices: Sequence[int] | None = None,
+    on_written: Callable[[Path], None] | None = None,
 ) -> list[Path]:
     """Encode every item of ``dataset`` (at its current epoch) into ``out_dir``; returns the file paths.
 
@@ -92,7 +93,7 @@ def build_latent_cache(
     [-1, 1] to (B, T, D), stored as ``image_embeds``. Existing files are kept unless ``overwrite``, so a
     build can resume; with ``encode_image``, existing files lacking ``image_embeds`` are rebuilt.
     ``indices`` restricts the build to those items (one process's share of a parallel build); the returned
-    paths are then theirs only.
+    paths are then theirs only. ``on_written`` is called with each file written (progress reporting).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +136,8 @@ def build_latent_cache(
                 tensors[f"frame_mask_{task}"] = torch.from_numpy(masks[b].astype(np.float32))
             metadata = {"caption": item["caption"], "index": str(index), "num_frames": str(rgb.shape[2])}
             write_cached_sample(paths[index], tensors, metadata)
+            if on_written is not None:
+                on_written(paths[index])
     return [paths[i] for i in wanted]
 
 

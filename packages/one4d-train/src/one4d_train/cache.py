@@ -54,14 +54,18 @@ def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = No
     def encode_image(frames: torch.Tensor) -> torch.Tensor:
         return image_encoder(frames.to(env.device)).float().cpu()
 
-    paths = build_latent_cache(
-        clips,
-        out_dir,
-        encode_video,
-        encode_text,
-        encode_image=encode_image if image_encoder is not None else None,
-        indices=indices,
-    )
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(indices), desc="one4d-cache", unit="clip", disable=not env.is_main) as bar:
+        paths = build_latent_cache(
+            clips,
+            out_dir,
+            encode_video,
+            encode_text,
+            encode_image=encode_image if image_encoder is not None else None,
+            indices=indices,
+            on_written=lambda _path: bar.update(1),
+        )
     barrier(env)
     return paths
 
