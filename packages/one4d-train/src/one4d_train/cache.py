@@ -99,8 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"one4d-cache: error: {err}", file=sys.stderr)
         return 2
+    from .distributed import shutdown_distributed
+
     start = time.perf_counter()
-    paths = build_cache(config, out, args.limit)
+    try:
+        paths = build_cache(config, out, args.limit)
+    finally:
+        shutdown_distributed()
     print(f"one4d-cache: {len(paths)} clips in {out} ({time.perf_counter() - start:.1f} s)")
     return 0
 
