@@ -1,0 +1,105 @@
+"""The benchmarks of the evaluation protocol (MonST3R / Geo4D, as the paper) and their ground truth.
+
+A benchmark names its dataset reader, its sequences, the frames of each, and the depth validity rules.
+Ground truth is read with `one4d_data.readers`; predictions are matched to it frame by frame, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from one4d_data.files import read_png16
+from one4d_data.readers.sintel import SintelSequence, read_cam, read_dpt
+from one4d_data.readers.tum import BONN_EVAL_FRAMES, DEPTH_SCALE, BonnSequence, TumSequence
+from one4d_geometry.cameras import invert_pose
+
+SINTEL_SEQUENCES = (
+    "alley_1", "alley_2", "ambush_2", "ambush_4", "ambush_5", "ambush_6", "ambush_7", "bamboo_1",
+    "bamboo_2", "bandage_1", "bandage_2", "cave_2", "cave_4", "market_2", "market_5", "market_6",
+    "mountain_1", "shaman_2", "shaman_3", "sleeping_1", "sleeping_2", "temple_2", "temple_3",
+)  # fmt: skip
+SINTEL_MOVING_CAMERA = (
+    "alley_2", "ambush_4", "ambush_5", "ambush_6", "cave_2", "cave_4", "market_2", "market_5", "market_6",
+    "shaman_3", "sleeping_1", "sleeping_2", "temple_2", "temple_3",
+)  # fmt: skip
+BONN_SEQUENCES = ("balloon2", "crowd2", "crowd3", "person_tracking2", "synchronous")
+TUM_DYNAMICS_SEQUENCES = tuple(
+    f"{who}_{motion}" for who in ("sitting", "walking") for motion in ("static", "xyz", "halfsphere", "rpy")
+)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One line of the protocol: which sequences of which dataset, which frames, which metric."""
+
+    name: str
+    dataset: str  # one4d_data reader format
+    task: str  # "depth" or "camera"
+    sequences: tuple[str, ...]
+    frames: slice | None = None  # of the reader's frames (after TUM's RGB / pose association)
+    max_depth: float | None = 70.0  # valid ground truth: 0 < d < max_depth
+    clip_max: float | None = None  # aligned predictions clipped to this depth
+
+    def folder(self, root: str | Path, sequence: str) -> Path:
+        """Where a sequence lives under the dataset root, as the datasets ship."""
+        root = Path(root)
+        if self.dataset == "bonn":
+            return root / f"rgbd_bonn_{sequence}"
+        if self.dataset == "tum":
+            return root / f"rgbd_dataset_freiburg3_{sequence}"
+        return root
+
+
+BENCHMARKS = {
+    b.name: b
+    for b in (
+        Benchmark("sintel-depth", "sintel", "depth", SINTEL_SEQUENCES, clip_max=70.0),
+        Benchmark("bonn-depth", "bonn", "depth", BONN_SEQUENCES, frames=BONN_EVAL_FRAMES),  # 30..139
+        Benchmark("sintel-camera", "sintel", "camera", SINTEL_MOVING_CAMERA),
+        # TUM-dynamics: every 3rd of the first 270 associated frames = 90 frames.
+        Benchmark("tum-camera", "tum", "camera", TUM_DYNAMICS_SEQUENCES, frames=slice(0, 270, 3)),
+    )
+}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {sorted(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def _sequence_reader(benchmark: Benchmark, root: str | Path, sequence: str):
+    folder = benchmark.folder(root, sequence)
+    if benchmark.dataset == "sintel":
+        return SintelSequence(folder, sequence)
+    if benchmark.dataset == "bonn":
+        return BonnSequence(folder, frames=benchmark.frames)
+    if benchmark.dataset == "tum":
+        return TumSequence(folder, frames=benchmark.frames)
+    raise ValueError(f"benchmark {benchmark.name}: no reader for dataset {benchmark.dataset!r}")
+
+
+def ground_truth_depth(benchmark: Benchmark, root: str | Path, sequence: str) -> np.ndarray:
+    """(N, H, W) metric depth of the benchmark's frames, 0 where the dataset has none."""
+    reader = _sequence_reader(benchmark, root, sequence)
+    if isinstance(reader, SintelSequence):
+        depth = np.stack([read_dpt(path) for path in reader.depths])
+    else:
+        depth = np.stack([read_png16(path).astype(np.float32) / DEPTH_SCALE for path in reader.depth_files])
+    return np.nan_to_num(depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def ground_truth_trajectory(benchmark: Benchmark, root: str | Path, sequence: str) -> np.ndarray:
+    """(N, 4, 4) camera-to-world poses of the benchmark's frames."""
+    reader = _sequence_reader(benchmark, root, sequence)
+    if isinstance(reader, SintelSequence):
+        w2c = []
+        for path in reader.cams:
+            _, extrinsics = read_cam(path)
+            pose = np.eye(4)
+            pose[:3] = extrinsics
+            w2c.append(pose)
+        return invert_pose(np.stack(w2c))
+    return np.asarray(reader.c2w, dtype=np.float64)

@@ -1,0 +1,158 @@
+"""Scoring a folder of predictions on a benchmark of the protocol.
+
+Predictions are laid out as `one4d-recover --out PRED/<sequence>` writes them: `PRED/<sequence>/depth.npz`
+(array `depth`, (N, h, w), any positive scale) and `PRED/<sequence>/trajectory.txt` (TUM, camera-to-world).
+They are matched to the benchmark's frames in order, so a prediction must cover exactly those frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from one4d_geometry.tum import read_tum
+
+from .camera import CameraScores, camera_scores, mean_camera_scores
+from .depth import DepthScores, SequenceDepth, aggregate_depth, evaluate_depth_sequence
+from .protocols import Benchmark, get_benchmark, ground_truth_depth, ground_truth_trajectory
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    sequence: str
+    frames: int
+    scores: DepthScores | CameraScores
+    alignment: dict[str, float]  # the fitted depth scale / shift, or the trajectory's Sim(3) scale
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    benchmark: str
+    task: str
+    sequences: list[SequenceResult]
+    overall: DepthScores | CameraScores
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "task": self.task,
+            "overall": dataclasses.asdict(self.overall),
+            "sequences": [
+                {"sequence": r.sequence, "frames": r.frames, **dataclasses.asdict(r.scores), **r.alignment}
+                for r in self.sequences
+            ],
+        }
+
+
+class PredictionError(ValueError):
+    """A prediction file is missing or does not match the benchmark's frames."""
+
+
+def load_predicted_depth(pred_dir: str | Path, sequence: str) -> np.ndarray:
+    path = Path(pred_dir) / sequence / "depth.npz"
+    if not path.is_file():
+        raise PredictionError(f"{path}: no depth prediction for sequence {sequence}")
+    with np.load(path, allow_pickle=False) as archive:
+        if "depth" not in archive:
+            raise PredictionError(
+                f"{path}: expected an array 'depth' (N, H, W), found {list(archive.keys())}"
+            )
+        depth = archive["depth"]
+    if depth.ndim != 3:
+        raise PredictionError(f"{path}: 'depth' must be (N, H, W), got shape {depth.shape}")
+    return depth.astype(np.float64)
+
+
+def load_predicted_trajectory(pred_dir: str | Path, sequence: str) -> np.ndarray:
+    path = Path(pred_dir) / sequence / "trajectory.txt"
+    if not path.is_file():
+        raise PredictionError(f"{path}: no trajectory for sequence {sequence}")
+    _, c2w = read_tum(path)
+    return c2w
+
+
+def _check_frames(path: Path, predicted: int, expected: int, benchmark: Benchmark, sequence: str) -> None:
+    if predicted != expected:
+        raise PredictionError(
+            f"{path}: {predicted} frames predicted, "
+            f"{benchmark.name} evaluates {expected} frames of {sequence}"
+        )
+
+
+def _depth_sequence(
+    benchmark: Benchmark, root, pred_dir, sequence: str, alignment: str
+) -> tuple[SequenceResult, SequenceDepth]:
+    pred = load_predicted_depth(pred_dir, sequence)  # a missing prediction is the likelier mistake
+    gt = ground_truth_depth(benchmark, root, sequence)
+    _check_frames(Path(pred_dir) / sequence / "depth.npz", len(pred), len(gt), benchmark, sequence)
+    result = evaluate_depth_sequence(
+        pred, gt, alignment=alignment, max_depth=benchmark.max_depth, clip_max=benchmark.clip_max
+    )
+    fitted = {"scale": result.scale, "shift": result.shift}
+    return SequenceResult(sequence, len(gt), result.scores, fitted), result
+
+
+def _camera_sequence(benchmark: Benchmark, root, pred_dir, sequence: str) -> SequenceResult:
+    pred = load_predicted_trajectory(pred_dir, sequence)
+    gt = ground_truth_trajectory(benchmark, root, sequence)
+    _check_frames(Path(pred_dir) / sequence / "trajectory.txt", len(pred), len(gt), benchmark, sequence)
+    scores = camera_scores(pred, gt)
+    return SequenceResult(sequence, len(gt), scores, {})
+
+
+def evaluate_benchmark(
+    name: str,
+    root: str | Path,
+    pred_dir: str | Path,
+    *,
+    sequences: Sequence[str] | None = None,
+    alignment: str = "scale_shift",
+) -> BenchmarkResult:
+    """Score `pred_dir` on benchmark `name` (`protocols.BENCHMARKS`) with the dataset at `root`.
+
+    `sequences` restricts the run to some of the benchmark's sequences (the overall score is then not the
+    benchmark's score, and the result says which sequences it covers). Depth: one alignment per sequence
+    (`scale_shift`, L1-optimal, or `scale`, median), dataset score weighted by valid pixels. Camera: ATE,
+    RPE-trans and RPE-rot after Sim(3) alignment, dataset score the mean over sequences.
+    """
+    benchmark = get_benchmark(name)
+    chosen = tuple(sequences) if sequences else benchmark.sequences
+    unknown = [s for s in chosen if s not in benchmark.sequences]
+    if unknown:
+        raise ValueError(f"{name} has no sequences {unknown}; its sequences: {list(benchmark.sequences)}")
+    if benchmark.task == "depth":
+        pairs = [_depth_sequence(benchmark, root, pred_dir, s, alignment) for s in chosen]
+        results = [result for result, _ in pairs]
+        overall: DepthScores | CameraScores = aggregate_depth([depth for _, depth in pairs])
+    else:
+        results = [_camera_sequence(benchmark, root, pred_dir, s) for s in chosen]
+        overall = mean_camera_scores([r.scores for r in results])
+    return BenchmarkResult(name, benchmark.task, results, overall)
+
+
+def format_table(result: BenchmarkResult) -> str:
+    """A Markdown table: one row per sequence, then the dataset score."""
+    if result.task == "depth":
+        header = "| sequence | frames | AbsRel | delta<1.25 | valid pixels |\n|---|---|---|---|---|"
+
+        def row(label, frames, s):
+            return f"| {label} | {frames} | {s.abs_rel:.4f} | {s.delta_1_25:.4f} | {s.valid_pixels} |"
+    else:
+        header = "| sequence | frames | ATE | RPE trans | RPE rot (deg) |\n|---|---|---|---|---|"
+
+        def row(label, frames, s):
+            return f"| {label} | {frames} | {s.ate:.5f} | {s.rpe_trans:.5f} | {s.rpe_rot:.4f} |"
+
+    lines = [header, *(row(r.sequence, r.frames, r.scores) for r in result.sequences)]
+    total = sum(r.frames for r in result.sequences)
+    lines.append(row(f"**{result.benchmark}** ({len(result.sequences)} sequences)", total, result.overall))
+    return "\n".join(lines)
+
+
+def write_json(result: BenchmarkResult, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result.to_dict(), indent=2))
