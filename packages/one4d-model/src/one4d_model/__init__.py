@@ -5,8 +5,10 @@ from .build import build_one4d_transformer
 from .configs import WAN_CONFIGS, wan_config
 from .links import ControlLink, default_link_blocks
 from .lora import LORA_TARGETS, GroupedLoRALinear, lora_routing
+from .pipeline import One4DPipeline, One4DPipelineOutput, find_checkpoint
 from .trainable_io import (
     load_trainable,
+    load_training_checkpoint,
     lora_adapter_config,
     lora_state_dict,
     save_lora,
@@ -27,11 +29,15 @@ __all__ = [
     "ControlLink",
     "GroupedLoRALinear",
     "One4DOutput",
+    "One4DPipeline",
+    "One4DPipelineOutput",
     "One4DTransformer",
     "build_one4d_transformer",
     "check_attention_backend",
     "default_link_blocks",
+    "find_checkpoint",
     "load_trainable",
+    "load_training_checkpoint",
     "load_wan_base",
     "lora_adapter_config",
     "lora_routing",

@@ -71,6 +71,32 @@ def _branch_check(model: One4DTransformer, branch: str) -> None:
         raise ValueError(f"branch must be one of {list(model.branches)} for coupling {model.coupling!r}")
 
 
+def load_training_checkpoint(model: One4DTransformer, path: str | Path) -> None:
+    """Load a training checkpoint's `trainable.safetensors`: the DLC groups strictly, and base tensors by
+    name where training updated the base too (the tiny preset)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no trainable.safetensors checkpoint file")
+    report = load_trainable(model, path, strict=False)
+    if report["missing"]:
+        missing = report["missing"]
+        raise KeyError(f"{path}: missing trainable tensors {missing[:5]} ({len(missing)})")
+    if not report["unexpected"]:
+        return
+    tensors = load_file(str(path))
+    params = dict(model.named_parameters())
+    unknown = [k for k in report["unexpected"] if k not in params]
+    if unknown:
+        raise KeyError(f"{path}: tensors that this model does not have: {unknown[:5]} ({len(unknown)})")
+    with torch.no_grad():
+        for key in report["unexpected"]:
+            if params[key].shape != tensors[key].shape:
+                raise ValueError(
+                    f"{path}: {key} has shape {tuple(tensors[key].shape)}, model {tuple(params[key].shape)}"
+                )
+            params[key].copy_(tensors[key].to(params[key].dtype))
+
+
 def lora_state_dict(model: One4DTransformer, branch: str = "rgb", prefix: str = "transformer") -> dict:
     """One branch's LoRA in the diffusers/peft key layout: `transformer.blocks.N.attn1.to_q.lora_A.weight`."""
     _branch_check(model, branch)

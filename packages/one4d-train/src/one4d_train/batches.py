@@ -20,11 +20,11 @@ from one4d_data.umc import TaskRatios
 from one4d_model.conditioning import pack_frame_mask
 from one4d_model.configs import TEXT_CONTEXT_TOKENS
 from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
+from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from one4d_model.vae import LinearPatchVAE, build_vae
 
 from .config import TrainConfig
 from .loading import PositionItems, PositionSchedule, Prefetcher, dataset_item
-from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out synthetic scenes never coincide with training scenes
 

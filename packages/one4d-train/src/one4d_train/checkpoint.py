@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from one4d_model.pipeline import find_checkpoint
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -43,18 +44,12 @@ def step_dir_name(step: int) -> str:
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The newest complete checkpoint: the `latest` pointer, else the highest complete step directory."""
-    root = checkpoint_root(output_dir)
-    pointer = root / "latest"
-    if pointer.is_file():
-        candidate = root / pointer.read_text().strip()
-        if (candidate / TRAINABLE_FILE).is_file():
-            return candidate
-    steps = sorted(
-        (int(m.group(1)), p)
-        for p in root.glob("step_*")
-        if (m := STEP_DIR.match(p.name)) and (p / TRAINABLE_FILE).is_file()
-    )
-    return steps[-1][1] if steps else None
+    if not checkpoint_root(output_dir).is_dir():
+        return None
+    try:
+        return find_checkpoint(output_dir).parent
+    except FileNotFoundError:
+        return None
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import torch
-from one4d_model.trainable_io import load_trainable
-from safetensors.torch import load_file, save_file
+from one4d_model.trainable_io import load_training_checkpoint
+from safetensors.torch import save_file
 
 
 def save_training_weights(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
@@ -22,25 +22,4 @@ def save_training_weights(state: dict[str, torch.Tensor], path: str | Path, meta
 
 def load_training_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load the DLC groups strictly; base tensors in the file (trained base) are loaded by name."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no trainable.safetensors checkpoint file")
-    report = load_trainable(model, path, strict=False)
-    if report["missing"]:
-        raise KeyError(
-            f"{path}: missing trainable tensors {report['missing'][:5]} ({len(report['missing'])})"
-        )
-    if report["unexpected"]:
-        tensors = load_file(str(path))
-        params = dict(model.named_parameters())
-        unknown = [k for k in report["unexpected"] if k not in params]
-        if unknown:
-            raise KeyError(f"{path}: tensors that this model does not have: {unknown[:5]} ({len(unknown)})")
-        with torch.no_grad():
-            for key in report["unexpected"]:
-                if params[key].shape != tensors[key].shape:
-                    raise ValueError(
-                        f"{path}: {key} has shape {tuple(tensors[key].shape)}, "
-                        f"model {tuple(params[key].shape)}"
-                    )
-                params[key].copy_(tensors[key].to(params[key].dtype))
+    load_training_checkpoint(model, path)

@@ -1,5 +1,5 @@
 import torch
-from one4d_train.tiny_encoders import TinyImageEncoder, TinyTextEncoder
+from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
 
 
 def test_text_encoder_is_deterministic_word_level_and_zero_padded():

@@ -1,0 +1,207 @@
+"""`One4DPipeline`: RGB frames and XYZ pointmaps from a single image, sparse frames or a full video.
+
+The three tasks are one call: the observed frames (a frame mask) are encoded as the conditioning video
+(Unified Masked Conditioning), the caption by the text encoder and the first frame by the image encoder;
+RGB and XYZ latents are denoised together (`sampling.sample_joint`) and decoded by the VAE. Pointmaps come
+out in the first camera's frame and in the normalised units the model was trained with ([-1, 1] after a
+per-clip centre and scale), so they are defined up to scale, like every monocular reconstruction.
+
+`One4DPipeline.from_checkpoint` rebuilds everything a `one4d-train` run saved: the transformer (base plus
+trained groups), the VAE and the context encoders named in the run's config.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from one4d_data.umc import TASKS, conditioning_video, observed_frame_mask
+from safetensors import safe_open
+
+from .build import build_one4d_transformer
+from .conditioning import pack_frame_mask
+from .encoders import CLIPImageEncoder, UMT5TextEncoder
+from .sampling import SamplerConfig, sample_joint
+from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
+from .trainable_io import load_training_checkpoint
+from .vae import LinearPatchVAE, build_vae
+
+TRAINABLE_FILE = "trainable.safetensors"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+@dataclass
+class One4DPipelineOutput:
+    frames: np.ndarray  # (F, H, W, 3) uint8, generated RGB
+    pointmaps: np.ndarray  # (F, H, W, 3) float32, first-camera frame, normalised units
+    frame_mask: np.ndarray  # (F,) float32, 1 = the frame was given
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """The `trainable.safetensors` behind `path`: the file itself, a `step_N` folder, or a run folder (its
+    `checkpoints/latest`, else its highest complete step)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if (path / TRAINABLE_FILE).is_file():
+        return path / TRAINABLE_FILE
+    root = path / "checkpoints"
+    pointer = root / "latest"
+    if pointer.is_file() and (root / pointer.read_text().strip() / TRAINABLE_FILE).is_file():
+        return root / pointer.read_text().strip() / TRAINABLE_FILE
+    steps = sorted(
+        (int(m.group(1)), p / TRAINABLE_FILE)
+        for p in root.glob("step_*")
+        if (m := _STEP_DIR.match(p.name)) and (p / TRAINABLE_FILE).is_file()
+    )
+    if not steps:
+        raise FileNotFoundError(f"{path}: no {TRAINABLE_FILE}, step_N folder or run folder with checkpoints")
+    return steps[-1][1]
+
+
+def checkpoint_config(checkpoint: str | Path) -> dict[str, Any]:
+    """The training config recorded in a checkpoint's metadata (as `one4d-train` resolved it)."""
+    with safe_open(str(checkpoint), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    try:
+        return json.loads(json.loads(metadata["one4d_train"])["config"])
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{checkpoint}: no one4d-train config in its metadata ({error!r})") from error
+
+
+class One4DPipeline:
+    """Joint RGB + pointmap generation for the three tasks of One4D (see the module docstring)."""
+
+    def __init__(
+        self, transformer, vae, text_encoder, image_encoder=None, device: str | torch.device = "cpu"
+    ):
+        self.transformer = transformer.eval()
+        self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        base_path: str | None = None,
+        vae: str | None = None,
+        text_encoder: str | None = None,
+        image_encoder: str | None = None,
+    ) -> One4DPipeline:
+        """A pipeline from a training run, step folder or `trainable.safetensors`. The keyword paths
+        override those recorded in the run's config (e.g. on another machine)."""
+        checkpoint = find_checkpoint(path)
+        config = checkpoint_config(checkpoint)
+        m = config["model"]
+        run_dir = checkpoint.parent.parent.parent
+        transformer = build_one4d_transformer(
+            m["variant"],
+            device=device,
+            dtype=dtype,
+            base_path=base_path or m.get("base_path"),
+            coupling=m["coupling"],
+            lora_rank=m["lora_rank"],
+            lora_alpha=m.get("lora_alpha"),
+            num_links=m["num_links"],
+            link_blocks=m.get("link_blocks"),
+            attention_backend=m.get("attention_backend", "native"),
+        )
+        load_training_checkpoint(transformer, checkpoint)
+        vae_spec = vae or m["vae"]
+        if vae_spec == "linear-patch":
+            video_vae = LinearPatchVAE.load(run_dir / "vae.safetensors").to(device)
+        else:
+            video_vae = build_vae(vae_spec, device=device)
+        seed = int(config.get("seed", 0))
+        cfg = transformer.config
+        text_path = text_encoder or m.get("text_encoder")
+        if text_path:
+            text = UMT5TextEncoder.from_pretrained(text_path, device=device, dtype=dtype)
+        else:
+            text = TinyTextEncoder(cfg.text_dim, seed=seed)
+        image = None
+        if cfg.image_dim is not None:
+            image_path = image_encoder or m.get("image_encoder")
+            if image_path:
+                image = CLIPImageEncoder.from_pretrained(image_path, device=device, dtype=dtype)
+            else:
+                image = TinyImageEncoder(cfg.image_dim, seed=seed)
+        return cls(transformer, video_vae, text, image, device=device)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        video: np.ndarray,
+        *,
+        task: str | None = None,
+        frame_mask: np.ndarray | None = None,
+        num_frames: int | None = None,
+        prompt: str = "",
+        num_inference_steps: int = 50,
+        guidance_scale: float = 6.0,
+        shift: float = 3.0,
+        seed: int = 0,
+    ) -> One4DPipelineOutput:
+        """`video` (F, H, W, 3) uint8 holds the frames; those not observed are ignored (a single image may be
+        given as (H, W, 3) with `num_frames`). The observed frames are `frame_mask` (F,), or those of `task`
+        (single_image: the first; sparse_frames: first, last and a few spread between; full_video: all)."""
+        frames = self._frames(video, num_frames)
+        mask = self._mask(frames.shape[0], task, frame_mask, seed)
+        device = self.device
+        rgb = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        cond_rgb = conditioning_video(rgb, mask)
+        cond = self.vae.encode(cond_rgb).float()
+        packed = pack_frame_mask(torch.from_numpy(mask)[None].to(device), tuple(cond.shape[-2:]))
+        text = self.text_encoder([prompt]).to(device, torch.float32)
+        image = None
+        if self.image_encoder is not None:
+            image = self.image_encoder(cond_rgb[:, :, 0]).to(device, torch.float32)
+        config = SamplerConfig(num_steps=num_inference_steps, guidance_scale=guidance_scale, shift=shift)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        bf16 = next(self.transformer.parameters()).dtype == torch.bfloat16 and device.type == "cuda"
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            latents = sample_joint(
+                self.transformer, cond, packed, text, image, config=config, generator=generator
+            )
+        out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
+        out_xyz = self.vae.decode(latents.xyz).float()[0]
+        as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        pointmaps = out_xyz.permute(1, 2, 3, 0).cpu().numpy().astype(np.float32)
+        return One4DPipelineOutput(frames=as_uint8, pointmaps=pointmaps, frame_mask=mask)
+
+    @staticmethod
+    def _frames(video: np.ndarray, num_frames: int | None) -> np.ndarray:
+        video = np.asarray(video)
+        if video.ndim == 3:
+            if num_frames is None:
+                raise ValueError("a single image (H, W, 3) needs num_frames (4k + 1) to generate")
+            video = np.concatenate([video[None], np.zeros((num_frames - 1, *video.shape), video.dtype)])
+        if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames (F, H, W, 3), got {video.dtype} {video.shape}")
+        count, height, width = video.shape[:3]
+        if (count - 1) % 4:
+            raise ValueError(f"the model generates 4k + 1 frames, got {count}")
+        if height % 16 or width % 16:
+            raise ValueError(f"height and width must be multiples of 16, got {height} x {width}")
+        return video
+
+    @staticmethod
+    def _mask(count: int, task: str | None, frame_mask: np.ndarray | None, seed: int) -> np.ndarray:
+        if (task is None) == (frame_mask is None):
+            raise ValueError(f"give exactly one of task (one of {TASKS}) or frame_mask")
+        if frame_mask is not None:
+            mask = np.asarray(frame_mask, dtype=np.float32).reshape(-1)
+            if mask.shape != (count,) or not set(np.unique(mask)) <= {0.0, 1.0} or mask.sum() < 1:
+                raise ValueError(f"frame_mask must be {count} zeros and ones with at least one 1")
+            return mask
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+        return observed_frame_mask(task, count, np.random.default_rng(seed)).astype(np.float32)

@@ -1,0 +1,83 @@
+"""One4DPipeline on the tiny config: the three tasks, what the observed frames do, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from one4d_model import One4DPipeline, build_one4d_transformer, find_checkpoint
+from one4d_model.testing import perturb_
+from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
+from one4d_model.vae import build_vae
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    torch.manual_seed(0)
+    model = build_one4d_transformer("tiny", lora_rank=4, num_links=2)
+    for i, params in enumerate(model.trainable_groups().values()):
+        perturb_(params, seed=i)
+    cfg = model.config
+    return One4DPipeline(
+        model, build_vae("tiny"), TinyTextEncoder(cfg.text_dim), TinyImageEncoder(cfg.image_dim)
+    )
+
+
+def _video(frames=5, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (frames, 32, 48, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("task", ["single_image", "sparse_frames", "full_video"])
+def test_each_task_gives_frames_and_pointmaps(pipeline, task):
+    out = pipeline(_video(), task=task, num_inference_steps=2, guidance_scale=2.0)
+    assert out.frames.shape == (5, 32, 48, 3) and out.frames.dtype == np.uint8
+    assert out.pointmaps.shape == (5, 32, 48, 3) and np.isfinite(out.pointmaps).all()
+    expected = {"single_image": 1, "full_video": 5}.get(task)
+    assert out.frame_mask[0] == 1 and (expected is None or out.frame_mask.sum() == expected)
+
+
+def test_results_depend_on_seed_prompt_and_observed_frames_only(pipeline):
+    video = _video()
+    a = pipeline(video, task="single_image", num_inference_steps=2, seed=3, prompt="a red box")
+    b = pipeline(video, task="single_image", num_inference_steps=2, seed=3, prompt="a red box")
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.pointmaps, b.pointmaps)
+    # Frames that are not observed do not matter; the observed one, the seed and the prompt do.
+    hidden_changed = video.copy()
+    hidden_changed[1:] = 0
+    c = pipeline(hidden_changed, task="single_image", num_inference_steps=2, seed=3, prompt="a red box")
+    assert np.array_equal(a.pointmaps, c.pointmaps)
+    d = pipeline(_video(seed=1), task="single_image", num_inference_steps=2, seed=3, prompt="a red box")
+    e = pipeline(video, task="single_image", num_inference_steps=2, seed=4, prompt="a red box")
+    f = pipeline(video, task="single_image", num_inference_steps=2, seed=3, prompt="a blue sphere")
+    for other in (d, e, f):
+        assert not np.allclose(a.pointmaps, other.pointmaps)
+
+
+def test_a_single_image_and_an_explicit_mask(pipeline):
+    image = _video()[0]
+    out = pipeline(image, task="single_image", num_frames=9, num_inference_steps=1)
+    assert out.frames.shape[0] == 9 and out.frame_mask.tolist() == [1] + [0] * 8
+    mask = np.array([1, 0, 1, 0, 1], dtype=np.float32)
+    assert pipeline(_video(), frame_mask=mask, num_inference_steps=1).frame_mask.tolist() == mask.tolist()
+
+
+@pytest.mark.parametrize(
+    ("video", "kwargs", "message"),
+    [
+        (_video(frames=6), {"task": "full_video"}, "4k \\+ 1 frames"),
+        (np.zeros((5, 30, 48, 3), np.uint8), {"task": "full_video"}, "multiples of 16"),
+        (_video().astype(np.float32), {"task": "full_video"}, "uint8"),
+        (_video()[0], {"task": "single_image"}, "needs num_frames"),
+        (_video(), {}, "exactly one of task"),
+        (_video(), {"task": "panorama"}, "unknown task 'panorama'"),
+        (_video(), {"frame_mask": np.zeros(5)}, "at least one 1"),
+    ],
+)
+def test_bad_input_is_explained(pipeline, video, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline(video, num_inference_steps=1, **kwargs)
+
+
+def test_find_checkpoint_explains_a_folder_without_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trainable.safetensors"):
+        find_checkpoint(tmp_path)

@@ -1,0 +1,75 @@
+"""What training saves is what the inference pipeline and `one4d-generate` run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from one4d_geometry.ply import read_ply
+from one4d_geometry.tum import read_tum
+from one4d_model import One4DPipeline
+from one4d_model.generate_cli import main as generate
+from one4d_train.trainer import Trainer
+from PIL import Image
+
+
+def test_the_pipeline_rebuilds_the_trained_model_and_generates(small_config, tmp_path, capsys):
+    trainer = Trainer(small_config("max_steps=2"))
+    trainer.fit(run_eval=False)
+    pipeline = One4DPipeline.from_checkpoint(trainer.output_dir)
+    trained = trainer.core.state_dict()
+    rebuilt = pipeline.transformer.state_dict()
+    assert trained.keys() == rebuilt.keys()
+    assert all(torch.equal(trained[k], rebuilt[k]) for k in trained)
+    assert torch.equal(pipeline.vae.components, trainer.data.vae.components)
+    caption = "an indoor room with a red box"
+    assert torch.equal(pipeline.text_encoder([caption]), trainer.data.text_encoder([caption]))
+
+    image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    out = tmp_path / "generated"
+    code = generate(
+        [str(trainer.output_dir), "--input", str(tmp_path / "photo.png"), "--out", str(out), "--steps", "2"]
+    )
+    assert code == 0, capsys.readouterr().err
+    frames = sorted((out / "frames").glob("*.png"))
+    assert len(frames) == 5 and Image.open(frames[0]).size == (32, 32)  # as trained: 5 frames, 32 x 32
+    points, colors = read_ply(out / "points" / "frame_0000.ply")
+    assert points.shape == (32 * 32, 3) and colors.dtype == np.uint8
+    with np.load(out / "pointmaps.npz") as archive:
+        assert archive["pointmaps"].shape == (5, 32, 32, 3)
+        assert archive["frame_mask"].tolist() == [1, 0, 0, 0, 0]
+    _, c2w = read_tum(out / "trajectory.txt")
+    assert c2w.shape == (5, 4, 4) and (out / "depth.npz").is_file()
+    assert json.loads((out / "intrinsics.json").read_text())["width"] == 32
+
+
+def test_generate_from_frames_and_its_errors(small_config, tmp_path, capsys):
+    trainer = Trainer(small_config("max_steps=1"))
+    trainer.fit(run_eval=False)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(frames / f"{i:03d}.png")
+    out = tmp_path / "video"
+    args = [
+        str(trainer.output_dir),
+        "--input",
+        str(frames),
+        "--out",
+        str(out),
+        "--steps",
+        "1",
+        "--no-recover",
+    ]
+    assert generate(args) == 0
+    with np.load(out / "pointmaps.npz") as archive:
+        assert archive["frame_mask"].tolist() == [1, 1, 1, 1, 1]  # a video: full-video reconstruction
+    assert not (out / "trajectory.txt").exists()
+    assert generate([str(tmp_path), "--input", str(frames), "--out", str(out)]) == 2
+    assert "no trainable.safetensors" in capsys.readouterr().err
+    assert (
+        generate([str(trainer.output_dir), "--input", str(tmp_path / "nothing.txt"), "--out", str(out)]) == 2
+    )
+    assert "expected an image" in capsys.readouterr().err
