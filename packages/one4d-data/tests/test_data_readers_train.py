@@ -235,3 +235,25 @@ def test_windows_of_sequences_feed_the_dataset(tmp_path):
     item = ClipDataset(source, num_frames=5, height=32, width=48)[3]
     assert item["rgb"].shape == (3, 5, 32, 48)
     np.testing.assert_allclose(item["c2w"][0].numpy(), np.eye(4), atol=1e-6)
+
+
+def test_spatialvid_frames_decode_from_mp4(tmp_path):
+    av = pytest.importorskip("av", reason="PyAV (the video extra) is not installed")
+    from one4d_data.readers.spatialvid import read_video_frames
+
+    frames = np.zeros((6, 32, 48, 3), np.uint8)
+    for i in range(6):
+        frames[i, :, : 8 * (i + 1)] = (30, 180, 90)  # a green bar that grows: frames are distinguishable
+    with av.open(str(tmp_path / "clip.mp4"), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        stream.options = {"crf": "10"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    got = read_video_frames(tmp_path / "clip.mp4", [4, 1])
+    assert sorted(got) == [1, 4]
+    for index in (1, 4):
+        assert np.abs(got[index].astype(int) - frames[index].astype(int)).mean() < 4
+    with pytest.raises(DataError, match="video has no frames \\[9\\]"):
+        read_video_frames(tmp_path / "clip.mp4", [9])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import av
 import numpy as np
 import torch
 from one4d_geometry.ply import read_ply
@@ -35,6 +36,9 @@ def test_the_pipeline_rebuilds_the_trained_model_and_generates(small_config, tmp
     assert code == 0, capsys.readouterr().err
     frames = sorted((out / "frames").glob("*.png"))
     assert len(frames) == 5 and Image.open(frames[0]).size == (32, 32)  # as trained: 5 frames, 32 x 32
+    with av.open(str(out / "video.mp4")) as video:
+        decoded = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    assert len(decoded) == 5 and decoded[0].shape == (32, 32, 3)
     points, colors = read_ply(out / "points" / "frame_0000.ply")
     assert points.shape == (32 * 32, 3) and colors.dtype == np.uint8
     with np.load(out / "pointmaps.npz") as archive:

@@ -1,6 +1,7 @@
 """`one4d-generate`: run a trained One4D on an image, sparse frames or a video, and write files people open.
 
-Writes to `--out`: `frames/frame_NNNN.png` (generated RGB), `points/frame_NNNN.ply` (coloured pointmaps),
+Writes to `--out`: `frames/frame_NNNN.png` and `video.mp4` (generated RGB; the mp4 needs the `video` extra),
+`points/frame_NNNN.ply` (coloured pointmaps),
 `pointmaps.npz` (`pointmaps` (F, H, W, 3), `frames`, `frame_mask`), and, from `one4d-recover` on the
 pointmaps, `trajectory.txt` (TUM, camera-to-world), `intrinsics.json` and `depth.npz`: the layout that
 `one4d-eval` scores.
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guidance", type=float, default=6.0, help="classifier-free guidance (paper: 6)")
     parser.add_argument("--shift", type=float, default=3.0, help="flow-matching sampling shift")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fps", type=int, default=16, help="frame rate of video.mp4 (Wan: 16)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--base-path", help="override the Wan base weights path recorded in the run")
     parser.add_argument("--vae", help="override the VAE path recorded in the run")
@@ -131,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one4d-generate: error: {error}", file=sys.stderr)
         return 2
     archive = write_outputs(args.out, result.frames, result.pointmaps, result.frame_mask)
+    from .video import has_video_support, write_mp4
+
+    if has_video_support():
+        write_mp4(args.out / "video.mp4", result.frames, fps=args.fps)
+    else:
+        print("one4d-generate: no video.mp4 (PyAV missing: pip install 'one4d-model[video]')")
     print(f"one4d-generate: {len(result.frames)} frames ({task}) written to {args.out}")
     if not args.no_recover:
         from one4d_geometry.cli import main as recover
