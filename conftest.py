@@ -1,8 +1,23 @@
-"""Workspace-wide pytest setup: tests marked `gpu` skip cleanly where no CUDA device exists."""
+"""Workspace-wide pytest setup: tests marked `gpu` skip cleanly where no CUDA device exists, and the
+`shared_data` fixture finds the real sample data (`../shared/data`, or $ONE4D_SHARED_DATA)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+DEFAULT_SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real sample data folder; tests that use it skip (saying where they looked) when it is absent."""
+    folder = Path(os.environ.get("ONE4D_SHARED_DATA", DEFAULT_SHARED_DATA))
+    if not folder.is_dir():
+        pytest.skip(f"real sample data not found at {folder} (set ONE4D_SHARED_DATA)")
+    return folder
 
 
 def _cuda_available() -> bool:

@@ -1,7 +1,6 @@
 """Readers on real frames from ../shared/data (ICL-NUIM RGB-D with poses, one TUM Kinect frame)."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,14 +14,6 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 
-def shared_data() -> Path:
-    default = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    root = Path(os.environ.get("ONE4D_SHARED_DATA", default))
-    if not root.is_dir():
-        pytest.skip(f"real sample data not found at {root} (set ONE4D_SHARED_DATA)")
-    return root
-
-
 def read_redwood_log(path: Path) -> np.ndarray:
     lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
     return np.array(
@@ -31,9 +22,9 @@ def read_redwood_log(path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def icl_folder(tmp_path_factory):
+def icl_folder(tmp_path_factory, shared_data):
     """The ICL-NUIM frames converted to our folder format (depth PNG in millimetres, scale 1000)."""
-    icl = shared_data() / "icl-nuim-rgbd"
+    icl = shared_data / "icl-nuim-rgbd"
     root = tmp_path_factory.mktemp("icl")
     shutil.copytree(icl / "color", root / "rgb")
     shutil.copytree(icl / "depth", root / "depth")
@@ -107,8 +98,8 @@ def test_icl_dataset_items(icl_folder):
     assert item["xyz"].abs().max() <= 1.0
 
 
-def test_real_tum_frame(tmp_path):
-    frame = shared_data() / "tum-frame"
+def test_real_tum_frame(tmp_path, shared_data):
+    frame = shared_data / "tum-frame"
     root = tmp_path / "rgbd_dataset_freiburg1_xyz"
     (root / "rgb").mkdir(parents=True)
     (root / "depth").mkdir()

@@ -2,7 +2,6 @@
 
 import copy
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +28,6 @@ REAL_PAIRS = [
     ("freiburg1_xyz-rgbdslam.txt", "freiburg1_xyz-groundtruth.txt"),
     ("fr2_desk_ORB_kf_mono.txt", "fr2_desk_groundtruth.txt"),
 ]
-
-
-def tum_folder() -> Path:
-    default = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    folder = Path(os.environ.get("ONE4D_SHARED_DATA", default)) / "tum-trajectories"
-    if not folder.is_dir():
-        pytest.skip(
-            f"shared TUM trajectories not found at {folder} (set ONE4D_SHARED_DATA to the data folder)"
-        )
-    return folder
 
 
 def poses_from(rotvecs: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -137,8 +126,8 @@ def test_matches_evo_on_synthetic_trajectories(seed, correct_scale):
 
 @pytest.mark.parametrize("max_diff", [0.01, 0.02])
 @pytest.mark.parametrize(("estimate_name", "reference_name"), REAL_PAIRS)
-def test_matches_evo_on_real_tum_trajectories(estimate_name, reference_name, max_diff):
-    folder = tum_folder()
+def test_matches_evo_on_real_tum_trajectories(estimate_name, reference_name, max_diff, shared_data):
+    folder = shared_data / "tum-trajectories"
     estimate_path, reference_path = folder / estimate_name, folder / reference_name
     ours = evaluate_tum_files(estimate_path, reference_path, max_difference=max_diff)
     assert_scores_match(ours, evo_scores_of_files(estimate_path, reference_path, max_diff))

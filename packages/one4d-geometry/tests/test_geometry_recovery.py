@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +12,6 @@ from one4d_geometry import (
     unproject_depth,
 )
 from one4d_geometry.synthetic import add_noise, synthetic_scene
-
-
-def shared_data() -> Path:
-    root = Path(
-        os.environ.get("ONE4D_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    )
-    if not root.is_dir():
-        pytest.skip(f"shared sample data not found at {root} (set ONE4D_SHARED_DATA)")
-    return root
 
 
 def assert_exact(result, K, R, o, depth, valid=None):
@@ -107,8 +97,8 @@ def load_icl_nuim(folder: Path):
     return depth, K, R, o
 
 
-def test_exact_pointmaps_from_real_icl_nuim_frames():
-    depth, K, R, o = load_icl_nuim(shared_data() / "icl-nuim-rgbd")
+def test_exact_pointmaps_from_real_icl_nuim_frames(shared_data):
+    depth, K, R, o = load_icl_nuim(shared_data / "icl-nuim-rgbd")
     pointmaps = unproject_depth(depth, K, R, o).astype(np.float32)
     result = recover_cameras(pointmaps)
     assert_exact(result, K, R, o, depth)

@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 from one4d_geometry import (
@@ -11,15 +8,6 @@ from one4d_geometry import (
     read_tum,
     write_tum,
 )
-
-
-def shared_data() -> Path:
-    root = Path(
-        os.environ.get("ONE4D_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    )
-    if not root.is_dir():
-        pytest.skip(f"shared sample data not found at {root} (set ONE4D_SHARED_DATA)")
-    return root
 
 
 def test_write_then_read_round_trips(tmp_path):
@@ -34,8 +22,8 @@ def test_write_then_read_round_trips(tmp_path):
     np.testing.assert_allclose(read_c2w, c2w, atol=1e-8)
 
 
-def test_reads_the_real_tum_files_as_camera_to_world():
-    folder = shared_data() / "tum-trajectories"
+def test_reads_the_real_tum_files_as_camera_to_world(shared_data):
+    folder = shared_data / "tum-trajectories"
     stamps, poses = read_tum(folder / "freiburg1_xyz-groundtruth.txt")
     assert stamps.shape == (3000,) and poses.shape == (3000, 4, 4)
     assert np.all(np.diff(stamps) > 0)
@@ -46,8 +34,8 @@ def test_reads_the_real_tum_files_as_camera_to_world():
     assert read_tum(folder / "fr2_desk_ORB_kf_mono.txt")[1].shape == (157, 4, 4)
 
 
-def test_real_estimate_associates_and_aligns_to_ground_truth():
-    folder = shared_data() / "tum-trajectories"
+def test_real_estimate_associates_and_aligns_to_ground_truth(shared_data):
+    folder = shared_data / "tum-trajectories"
     gt_stamps, gt = read_tum(folder / "freiburg1_xyz-groundtruth.txt")
     est_stamps, est = read_tum(folder / "freiburg1_xyz-rgbdslam.txt")
     idx_est, idx_gt = associate_timestamps(est_stamps, gt_stamps, max_difference=0.01)
