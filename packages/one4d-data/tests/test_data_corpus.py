@@ -17,12 +17,12 @@ from one4d_data import (
     load_captions,
     parse_dataset_spec,
 )
-from one4d_data.cameras import invert_rigid
 from one4d_data.files import write_png16
 from one4d_data.readers import WindowMixture, write_folder
 from one4d_data.readers.tartanair import NED_TO_CV
 from one4d_data.synthetic import make_clip
 from one4d_data.umc import TASKS
+from one4d_geometry.cameras import invert_pose
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -41,7 +41,7 @@ def write_pointodyssey(seq: Path, frames: int, seed: int = 0) -> Path:
         Image.fromarray(clip.rgb[i]).save(seq / "rgbs" / f"rgb_{i:05d}.jpg", quality=95)
         raw = np.round(np.nan_to_num(clip.depth[i], nan=0.0) / 1000 * 65535).astype(np.uint16)
         write_png16(seq / "depths" / f"depth_{i:05d}.png", raw)
-    np.savez(seq / "anno.npz", intrinsics=clip.K, extrinsics=invert_rigid(clip.c2w))
+    np.savez(seq / "anno.npz", intrinsics=clip.K, extrinsics=invert_pose(clip.c2w))
     return seq
 
 

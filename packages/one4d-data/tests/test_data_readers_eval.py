@@ -4,13 +4,14 @@ import struct
 
 import numpy as np
 import pytest
-from one4d_data.cameras import invert_rigid, unproject_to_world
+from one4d_data.cameras import unproject_to_world
 from one4d_data.errors import DataError
 from one4d_data.files import write_png16
 from one4d_data.readers import load_sequence, open_sequence, write_folder
 from one4d_data.readers.sintel import read_dpt, write_cam, write_dpt
 from one4d_data.readers.tum import associate, read_tum_trajectory
 from one4d_data.synthetic import make_clip
+from one4d_geometry.cameras import invert_pose
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -31,7 +32,7 @@ def _write_sintel(root, seq, clip):
         Image.fromarray(clip.rgb[i]).save(root / "training" / "final" / seq / f"{name}.png")
         write_dpt(root / "training" / "depth" / seq / f"{name}.dpt", np.nan_to_num(clip.depth[i], nan=0.0))
         write_cam(
-            root / "training" / "camdata_left" / seq / f"{name}.cam", clip.K[i], invert_rigid(clip.c2w[i])[:3]
+            root / "training" / "camdata_left" / seq / f"{name}.cam", clip.K[i], invert_pose(clip.c2w[i])[:3]
         )
 
 

@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from one4d_data.cameras import invert_rigid, unproject_to_world
+from one4d_data.cameras import unproject_to_world
 from one4d_data.dataset import ClipDataset
 from one4d_data.errors import DataError
 from one4d_data.exr import write_exr
@@ -16,6 +16,7 @@ from one4d_data.readers.bedlam import unreal_camera_to_c2w
 from one4d_data.readers.omniworld import decode_omniworld_depth
 from one4d_data.readers.tartanair import NED_TO_CV
 from one4d_data.synthetic import make_clip
+from one4d_geometry.cameras import invert_pose
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -24,7 +25,7 @@ def _assert_consistent(clip, reference, depth_atol, pose_atol=1e-6):
     """Reader output matches the reference and its lifted pointmaps match unprojected depth."""
     np.testing.assert_allclose(clip.depth, reference.depth, atol=depth_atol, rtol=0, equal_nan=True)
     np.testing.assert_allclose(clip.K, reference.K, atol=1e-6)
-    rel = invert_rigid(clip.c2w[0]) @ clip.c2w
+    rel = invert_pose(clip.c2w[0]) @ clip.c2w
     np.testing.assert_allclose(rel, reference.c2w, atol=pose_atol)
     lifted = clip.lifted()
     np.testing.assert_allclose(lifted.c2w[0], np.eye(4), atol=1e-12)
@@ -52,14 +53,14 @@ def test_pointodyssey(tmp_path):
     np.savez(
         tmp_path / "anno.npz",
         intrinsics=ref.K,
-        extrinsics=invert_rigid(ref.c2w),
+        extrinsics=invert_pose(ref.c2w),
         trajs_2d=np.zeros((4, 2, 2)),
     )
     seq = open_sequence("pointodyssey", tmp_path)
     clip = seq.read_all()
     _assert_consistent(clip, ref, depth_atol=1000 / 65535 / 2 + 1e-6)
     assert np.abs(clip.rgb.astype(int) - ref.rgb).mean() < 8  # JPEG
-    np.savez(tmp_path / "anno.npz", intrinsics=ref.K[:3], extrinsics=invert_rigid(ref.c2w))
+    np.savez(tmp_path / "anno.npz", intrinsics=ref.K[:3], extrinsics=invert_pose(ref.c2w))
     with pytest.raises(
         DataError, match="mismatched frame counts: images=4, depths=4, intrinsics=3, extrinsics=4"
     ):
@@ -84,7 +85,7 @@ def test_tartanair_ned_poses(tmp_path):
     clip = open_sequence("tartanair", tmp_path).read_all()
     assert np.isnan(clip.depth[:, 0, 0]).all()
     np.testing.assert_allclose(clip.depth[:, 1:], ref.depth[:, 1:])
-    np.testing.assert_allclose(invert_rigid(clip.c2w[0]) @ clip.c2w, ref.c2w, atol=1e-6)
+    np.testing.assert_allclose(invert_pose(clip.c2w[0]) @ clip.c2w, ref.c2w, atol=1e-6)
     np.testing.assert_allclose(clip.K[0], [[320, 0, 320], [0, 320, 240], [0, 0, 1]])
     # A camera moving forward in NED (+x) moves forward (+z) in OpenCV camera axes.
     (tmp_path / "pose_left.txt").write_text("0 0 0 0 0 0 1\n1 0 0 0 0 0 1\n2 0 0 0 0 0 1\n")
@@ -117,7 +118,7 @@ def test_omniworld_depth_decoding_and_cameras(tmp_path):
     for i, f in enumerate(frames):
         Image.fromarray(ref.rgb[i]).save(tmp_path / "color" / f"{f:06d}.png")
         write_png16(tmp_path / "depth" / f"{f:06d}.png", _omni_encode(ref.depth[i]))
-    w2c = invert_rigid(ref.c2w)
+    w2c = invert_pose(ref.c2w)
     quat_xyzw = Rotation.from_matrix(w2c[:, :3, :3]).as_quat()
     cam = {
         "focals": ref.K[:, 0, 0].tolist(),
@@ -201,7 +202,7 @@ def test_spatialvid_inverse_depth_zip_and_normalised_intrinsics(tmp_path):
     (tmp_path / "frames").mkdir()
     for i, f in enumerate(frame_of):
         Image.fromarray(ref.rgb[i]).save(tmp_path / "frames" / f"{f:06d}.png")
-    w2c = invert_rigid(ref.c2w)
+    w2c = invert_pose(ref.c2w)
     poses = np.concatenate([w2c[:, :3, 3], Rotation.from_matrix(w2c[:, :3, :3]).as_quat()], 1)
     np.save(tmp_path / "poses.npy", poses)
     h, w = ref.height, ref.width

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from one4d_data.cameras import invert_rigid, unproject_to_world
+from one4d_data.cameras import unproject_to_world
 from one4d_data.dataset import ClipDataset
 from one4d_data.files import read_png16, write_png16
 from one4d_data.readers import load_sequence, open_sequence
+from one4d_geometry.cameras import invert_pose
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -46,7 +47,7 @@ def test_icl_pointmaps_agree_across_frames(icl_folder):
     )
     # Frame 0's points, projected into frame 4, land where frame 4 sees the same depth (to about 5 mm).
     pts = lifted.pointmaps[0][lifted.valid[0]][::37]
-    w2c = invert_rigid(lifted.c2w[4])
+    w2c = invert_pose(lifted.c2w[4])
     cam = pts @ w2c[:3, :3].T + w2c[:3, 3]
     uv = cam @ lifted.K[4].T
     u, v = np.round(uv[:, 0] / uv[:, 2]).astype(int), np.round(uv[:, 1] / uv[:, 2]).astype(int)
@@ -76,7 +77,7 @@ def test_icl_frames_in_pointodyssey_and_tartanair_layouts(icl_folder, tmp_path):
         np.save(ta / "depth_left" / f"{i:06d}_left_depth.npy", depth.astype(np.float32))
         quat = Rotation.from_matrix(P.T @ clip.c2w[i, :3, :3] @ P).as_quat()
         lines.append(" ".join(f"{x:.10f}" for x in [*(P.T @ clip.c2w[i, :3, 3]), *quat]))
-    np.savez(po / "anno.npz", intrinsics=clip.K, extrinsics=invert_rigid(clip.c2w))
+    np.savez(po / "anno.npz", intrinsics=clip.K, extrinsics=invert_pose(clip.c2w))
     (ta / "pose_left.txt").write_text("\n".join(lines))
     reference = clip.lifted()
     for fmt, path, atol in (("pointodyssey", po, 0.02), ("tartanair", ta, 1e-5)):

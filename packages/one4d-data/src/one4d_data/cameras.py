@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.cameras import invert_pose
 
 from .errors import DataError
 
@@ -47,38 +48,10 @@ def unproject_to_world(depth: np.ndarray, K: np.ndarray, c2w: np.ndarray) -> np.
 def relative_to_first(c2w: np.ndarray) -> np.ndarray:
     """Re-express camera-to-world poses so that the first camera is the world frame (identity)."""
     c2w = np.asarray(c2w, dtype=np.float64)
-    first_inv = invert_rigid(c2w[0])
+    first_inv = invert_pose(c2w[0])
     rel = first_inv[None] @ c2w
     rel[0] = np.eye(4)
     return rel
-
-
-def invert_rigid(pose: np.ndarray) -> np.ndarray:
-    """Inverse of a rigid 4x4 transform (..., 4, 4)."""
-    pose = np.asarray(pose, dtype=np.float64)
-    rot_t = np.swapaxes(pose[..., :3, :3], -1, -2)
-    out = np.zeros_like(pose)
-    out[..., :3, :3] = rot_t
-    out[..., :3, 3] = -(rot_t @ pose[..., :3, 3, None])[..., 0]
-    out[..., 3, 3] = 1.0
-    return out
-
-
-def quaternion_xyzw_to_matrix(quat: np.ndarray) -> np.ndarray:
-    """Unit quaternions (..., 4) as (x, y, z, w) -> rotation matrices (..., 3, 3)."""
-    q = np.asarray(quat, dtype=np.float64)
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    if np.any(norm < 1e-8) or not np.all(np.isfinite(q)):
-        raise ValueError("quaternion with zero or non-finite norm")
-    x, y, z, w = np.moveaxis(q / norm, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 def pose_matrix(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:

@@ -307,7 +307,6 @@ def build_training_dataset(
         width=width,
         task_ratios=task_ratios,
         seed=seed,
-        strides=strides,
         random_crop=random_crop,
         sparsity_range=sparsity_range,
         length=source.num_windows if length is None else length,

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from one4d_data.files import read_png16
-from one4d_data.readers.sintel import SintelSequence, read_cam, read_dpt
+from one4d_data.readers.sintel import SintelSequence, read_dpt
 from one4d_data.readers.tum import BONN_EVAL_FRAMES, DEPTH_SCALE, BonnSequence, TumSequence
-from one4d_geometry.cameras import invert_pose
 
 SINTEL_SEQUENCES = (
     "alley_1", "alley_2", "ambush_2", "ambush_4", "ambush_5", "ambush_6", "ambush_7", "bamboo_1",
@@ -95,11 +94,5 @@ def ground_truth_trajectory(benchmark: Benchmark, root: str | Path, sequence: st
     """(N, 4, 4) camera-to-world poses of the benchmark's frames."""
     reader = _sequence_reader(benchmark, root, sequence)
     if isinstance(reader, SintelSequence):
-        w2c = []
-        for path in reader.cams:
-            _, extrinsics = read_cam(path)
-            pose = np.eye(4)
-            pose[:3] = extrinsics
-            w2c.append(pose)
-        return invert_pose(np.stack(w2c))
+        return reader.cameras()[1]
     return np.asarray(reader.c2w, dtype=np.float64)

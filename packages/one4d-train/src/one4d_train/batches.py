@@ -18,7 +18,7 @@ from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
 from one4d_data.umc import TaskRatios
 from one4d_model.conditioning import pack_frame_mask
-from one4d_model.configs import TEXT_CONTEXT_TOKENS
+from one4d_model.configs import TEXT_CONTEXT_TOKENS, wan_config
 from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
 from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from one4d_model.vae import LinearPatchVAE, build_vae
@@ -45,8 +45,10 @@ def sample_generator(seed: int, position: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 2_654_435_761 + position * 97 + 1) % (2**63 - 1))
 
 
-def context_dims(model_config) -> tuple[int, int | None]:
-    return model_config.text_dim, model_config.image_dim
+def context_dims(config: TrainConfig) -> tuple[int, int | None]:
+    """(text_dim, image_dim or None) of the configured variant, without building the transformer."""
+    cfg = wan_config(config.model.variant)
+    return cfg["text_dim"], cfg.get("image_dim")
 
 
 def build_video_vae(config: TrainConfig, device: torch.device, train_clips: ClipDataset | None):
@@ -74,12 +76,12 @@ def _dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if config.precision == "bf16" and device.type == "cuda" else torch.float32
 
 
-def build_context_encoders(config: TrainConfig, model_config, device: torch.device):
+def build_context_encoders(config: TrainConfig, device: torch.device):
     """(text encoder, image encoder or None): umT5 and CLIP from `model.text_encoder` / `model.image_encoder`
     (local paths, loaded with transformers), or the tiny stand-ins when a path is empty (tiny variant only;
     the config validation enforces that)."""
     m = config.model
-    text_dim, image_dim = context_dims(model_config)
+    text_dim, image_dim = context_dims(config)
     dtype = _dtype_for(config, device)
     if m.text_encoder:
         text = UMT5TextEncoder.from_pretrained(m.text_encoder, device=device, dtype=dtype)
@@ -203,12 +205,12 @@ class EncodedBatches(PositionedBatches):
 class CachedBatches(PositionedBatches):
     """Latents and text embeddings read from a latent cache (no VAE or text encoder in the loop)."""
 
-    def __init__(self, config: TrainConfig, model_config, device: torch.device):
+    def __init__(self, config: TrainConfig, device: torch.device):
         ratios = TaskRatios(*config.data.task_ratios)
         self.cache_dir = config.data.cache_dir
         dataset = LatentCacheDataset(config.data.cache_dir, task_ratios=ratios, seed=config.seed)
         super().__init__(dataset, config.seed, device)
-        self.text_dim, self.image_dim = context_dims(model_config)
+        self.text_dim, self.image_dim = context_dims(config)
 
     def encode(self, samples: dict) -> Batch:
         device = self.device

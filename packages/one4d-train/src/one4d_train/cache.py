@@ -28,20 +28,18 @@ def _clips(config: TrainConfig):
 def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = None) -> list[Path]:
     """Encode the configured clips into `out_dir`; returns the files this process wrote or kept."""
     from one4d_data.latent_cache import build_latent_cache
-    from one4d_model.configs import wan_config
 
     from .batches import build_context_encoders, build_video_vae
     from .distributed import barrier, init_distributed
 
     env = init_distributed()
     clips = _clips(config)
-    model_config = _ModelDims(wan_config(config.model.variant))
     if config.model.vae == "linear-patch" and env.distributed:
         if env.is_main:
             build_video_vae(config, env.device, clips)
         barrier(env)
     vae = build_video_vae(config, env.device, clips)
-    text_encoder, image_encoder = build_context_encoders(config, model_config, env.device)
+    text_encoder, image_encoder = build_context_encoders(config, env.device)
     count = len(clips) if limit is None else min(limit, len(clips))
     indices = list(range(env.rank, count, env.world_size))
 
@@ -68,13 +66,6 @@ def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = No
         )
     barrier(env)
     return paths
-
-
-class _ModelDims:
-    """The context widths of a variant, without building the transformer."""
-
-    def __init__(self, cfg: dict) -> None:
-        self.text_dim, self.image_dim = cfg["text_dim"], cfg.get("image_dim")
 
 
 def build_parser() -> argparse.ArgumentParser:

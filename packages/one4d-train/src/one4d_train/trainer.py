@@ -85,7 +85,7 @@ class Trainer:
         self.strategy = resolve_strategy(config.distributed, env)
         core = build_model(config, env.device)
         self.report = parameter_report(core)
-        self.data = self._build_data(core)
+        self.data = self._build_data()
         self.eval_data = None
         if config.data.source == "synthetic":
             d = self.data
@@ -104,10 +104,10 @@ class Trainer:
             if path is not None:
                 self.step = load_checkpoint(path, self.model, self.optimizer, self.scheduler, env)
 
-    def _build_data(self, core):
+    def _build_data(self):
         config, env = self.config, self.env
         if config.data.source == "cache":
-            return CachedBatches(config, core.config, env.device)
+            return CachedBatches(config, env.device)
         clips = synthetic_clips(config) if config.data.source == "synthetic" else dataset_clips(config)
         # The linear patch VAE is fitted on rank 0 first, so every rank loads the same file.
         if config.model.vae == "linear-patch" and env.distributed:
@@ -115,7 +115,7 @@ class Trainer:
                 build_video_vae(config, env.device, clips)
             torch.distributed.barrier()
         vae = build_video_vae(config, env.device, clips)
-        text_encoder, image_encoder = build_context_encoders(config, core.config, env.device)
+        text_encoder, image_encoder = build_context_encoders(config, env.device)
         return EncodedBatches(clips, clips.seed, vae, text_encoder, image_encoder, env.device)
 
     @property

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.cameras import invert_pose
+from one4d_geometry.rotations import quaternion_to_matrix
 
-from ..cameras import invert_rigid, pose_matrix, quaternion_xyzw_to_matrix
+from ..cameras import pose_matrix
 from ..clip import Clip
 from ..errors import DataError
 from ..files import check_shape, depth_from_metres, read_png16, read_rgb, require_file
@@ -66,10 +68,10 @@ class OmniWorldSequence(FrameSequence):
         self.K[:, 0, 0] = self.K[:, 1, 1] = focals
         self.K[:, 0, 2], self.K[:, 1, 2], self.K[:, 2, 2] = cx, cy, 1.0
         try:
-            rot = quaternion_xyzw_to_matrix(quats[:, [1, 2, 3, 0]])
+            rot = quaternion_to_matrix(quats[:, [1, 2, 3, 0]])
         except ValueError as error:
             raise DataError(cam_path, str(error)) from error
-        self.c2w = invert_rigid(pose_matrix(rot, trans))
+        self.c2w = invert_pose(pose_matrix(rot, trans))
 
     def __len__(self) -> int:
         return len(self.frames)

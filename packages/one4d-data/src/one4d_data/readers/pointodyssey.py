@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.cameras import invert_pose
 
-from ..cameras import invert_rigid
 from ..clip import Clip
 from ..errors import DataError
 from ..files import check_shape, depth_from_metres, read_npz, read_png16, read_rgb
@@ -37,7 +37,7 @@ class PointOdysseySequence(FrameSequence):
         )
         check_shape(self.K, (count, 3, 3), self.path / "anno.npz", "intrinsics")
         check_shape(w2c, (count, 4, 4), self.path / "anno.npz", "extrinsics")
-        self.c2w = invert_rigid(w2c)
+        self.c2w = invert_pose(w2c)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -6,8 +6,9 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.cameras import invert_pose
 
-from ..cameras import invert_rigid, pose_matrix
+from ..cameras import pose_matrix
 from ..clip import Clip
 from ..errors import DataError
 from ..files import depth_from_metres, read_rgb, require_file
@@ -75,11 +76,17 @@ class SintelSequence(FrameSequence):
     def __len__(self) -> int:
         return len(self.images)
 
+    def cameras(self, indices=None) -> tuple[np.ndarray, np.ndarray]:
+        """(K (N, 3, 3), camera-to-world (N, 4, 4)) of the frames ``indices`` (default all), from the .cam
+        files alone (no images read)."""
+        idx = self._indices(range(len(self)) if indices is None else indices)
+        cams = [read_cam(self.cams[i]) for i in idx]
+        w2c = pose_matrix(np.stack([c[1][:, :3] for c in cams]), np.stack([c[1][:, 3] for c in cams]))
+        return np.stack([c[0] for c in cams]), invert_pose(w2c)
+
     def read(self, indices) -> Clip:
         idx = self._indices(indices)
         rgb = [read_rgb(self.images[i]) for i in idx]
         depth = [read_dpt(self.depths[i]) for i in idx]
-        cams = [read_cam(self.cams[i]) for i in idx]
-        K = np.stack([c[0] for c in cams])
-        w2c = pose_matrix(np.stack([c[1][:, :3] for c in cams]), np.stack([c[1][:, 3] for c in cams]))
-        return self._clip(rgb, [depth_from_metres(d) for d in depth], K, invert_rigid(w2c), idx)
+        K, c2w = self.cameras(idx)
+        return self._clip(rgb, [depth_from_metres(d) for d in depth], K, c2w, idx)

@@ -10,8 +10,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.cameras import invert_pose
+from one4d_geometry.rotations import quaternion_to_matrix
 
-from ..cameras import invert_rigid, pose_matrix, quaternion_xyzw_to_matrix
+from ..cameras import pose_matrix
 from ..clip import Clip
 from ..errors import DataError
 from ..exr import read_exr_bytes
@@ -63,10 +65,10 @@ class SpatialVIDSequence(FrameSequence):
         check_shape(poses, (count, 7), self.path / "poses.npy", "poses")
         check_shape(intr, (count, 4), self.path / "intrinsics.npy", "intrinsics")
         try:
-            rot = quaternion_xyzw_to_matrix(poses[:, 3:])
+            rot = quaternion_to_matrix(poses[:, 3:])
         except ValueError as error:
             raise DataError(self.path / "poses.npy", str(error)) from error
-        self.c2w = invert_rigid(pose_matrix(rot, poses[:, :3]))
+        self.c2w = invert_pose(pose_matrix(rot, poses[:, :3]))
         self.normalised_intrinsics = intr
         self.frames_dir = self.path / "frames"
         self.video = Path(video) if video else next(iter(sorted(self.path.glob("*.mp4"))), None)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.rotations import quaternion_to_matrix
 
-from ..cameras import pose_matrix, quaternion_xyzw_to_matrix
+from ..cameras import pose_matrix
 from ..clip import Clip
 from ..errors import DataError
 from ..files import check_shape, depth_from_metres, read_npy, read_rgb, require_file
@@ -34,7 +35,7 @@ def read_tartanair_poses(path: str | Path) -> np.ndarray:
     if values.shape[1] != 7:
         raise DataError(path, f"pose lines need 7 numbers (tx ty tz qx qy qz qw), got {values.shape[1]}")
     try:
-        rot = quaternion_xyzw_to_matrix(values[:, 3:])
+        rot = quaternion_to_matrix(values[:, 3:])
     except ValueError as error:
         raise DataError(path, str(error)) from error
     return ned_poses_to_opencv(pose_matrix(rot, values[:, :3]))

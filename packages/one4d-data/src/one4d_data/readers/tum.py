@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.tum import read_tum
 
-from ..cameras import pose_matrix, quaternion_xyzw_to_matrix
 from ..clip import Clip
 from ..errors import DataError
 from ..files import depth_from_metres, read_png16, read_rgb, require_file
@@ -42,16 +42,11 @@ def read_file_list(path: str | Path) -> tuple[np.ndarray, list[str]]:
 
 def read_tum_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A TUM trajectory ``timestamp tx ty tz qx qy qz qw`` -> timestamps (N,), camera-to-world (N, 4, 4)."""
-    stamps, rest = read_file_list(path)
+    path = require_file(path)
     try:
-        values = np.array([[float(v) for v in r.split()] for r in rest], dtype=np.float64).reshape(-1, 7)
-    except ValueError as error:
-        raise DataError(path, f"trajectory lines must have 8 numbers ({error})") from error
-    try:
-        rot = quaternion_xyzw_to_matrix(values[:, 3:])
+        return read_tum(path)
     except ValueError as error:
         raise DataError(path, str(error)) from error
-    return stamps, pose_matrix(rot, values[:, :3])
 
 
 def associate(first: np.ndarray, second: np.ndarray, max_difference: float = 0.02) -> list[tuple[int, int]]:
