@@ -6,6 +6,7 @@ so the versions tested are exactly the versions in uv.lock.
     uv run nox -s bench       # pytest-benchmark suites on the CPU
     uv run nox -s bench_gpu   # GPU benchmarks (skips without a CUDA device)
     uv run nox -s lint        # ruff check + format check
+    uv run nox -s ablation    # the paper's coupling ablation on the tiny One4D (about half an hour on a CPU)
 """
 
 from __future__ import annotations
@@ -77,3 +78,9 @@ def lint(session: nox.Session) -> None:
     """ruff lint and format check over the whole workspace."""
     _uv_run(session, "ruff", "check", ".")
     _uv_run(session, "ruff", "format", "--check", ".")
+
+
+@nox.session
+def ablation(session: nox.Session) -> None:
+    """dlc / channel / spatial fine-tuned on the same frozen tiny base, one table (one4d-ablate)."""
+    _uv_run(session, "one4d-ablate", *session.posargs)

@@ -3,6 +3,7 @@ import pytest
 import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, WeightedMixture, collate_samples
 from one4d_data.errors import DataError
+from one4d_data.normalize import INVALID_POINT_CODE
 from one4d_data.synthetic import make_clip
 from one4d_data.umc import TASKS, TaskRatios
 from torch.utils.data import DataLoader
@@ -25,7 +26,7 @@ def test_item_shapes_ranges_and_geometry():
         assert item[key].shape == (3, 9, 32, 48) and item[key].dtype == torch.float32
         assert item[key].min() >= -1 and item[key].max() <= 1
     assert item["xyz_valid"].shape == (9, 32, 48) and item["xyz_valid"].dtype == torch.bool
-    assert (item["xyz"][:, ~item["xyz_valid"]] == 0).all()
+    assert (item["xyz"][:, ~item["xyz_valid"]] == INVALID_POINT_CODE).all()  # the out-of-box code
     assert item["frame_mask"].shape == (9,) and item["frame_mask"][0] == 1
     assert item["task"].dtype == torch.int64 and 0 <= int(item["task"]) < len(TASKS)
     assert (

@@ -11,6 +11,7 @@ from one4d_geometry import (
     rotation_angle_deg,
     unproject_depth,
 )
+from one4d_geometry.recovery import depth_along_rays
 from one4d_geometry.synthetic import add_noise, synthetic_scene
 
 
@@ -77,6 +78,31 @@ def test_confidence_downweights_outliers():
     confidence = np.where(bad, 0.0, 1.0)
     result = recover_cameras(points, confidence=confidence)
     assert_exact(result, scene.K, scene.R, scene.o, np.where(bad, np.nan, scene.depth), valid=~bad)
+
+
+def test_fit_mask_keeps_bad_points_out_of_the_cameras_but_gives_them_depth():
+    scene = synthetic_scene(5, 40, 48, focal=50.0, seed=8)
+    points = scene.pointmaps.copy()
+    # Points clamped to a box (as a pointmap code clamps them): off their rays, so they must not steer a fit.
+    lo, hi = np.percentile(points.reshape(-1, 3), [20, 80], axis=0)
+    clamped = ((points < lo) | (points > hi)).any(-1)
+    assert 0.3 < clamped.mean() < 0.9
+    points = np.clip(points, lo, hi).astype(np.float32)
+    result = recover_cameras(points, fit_mask=~clamped)
+    np.testing.assert_allclose(result.K, scene.K, rtol=1e-3)
+    assert rotation_angle_deg(result.R, scene.R).max() < 0.01
+    assert np.abs(result.o - scene.o).max() < 1e-4 * np.median(scene.depth)
+    np.testing.assert_allclose(result.depth[~clamped], scene.depth[~clamped], rtol=1e-4)
+    # The clamped points still get a depth (along their ray, under the fitted cameras).
+    assert np.isfinite(result.depth).all()
+    np.testing.assert_allclose(depth_along_rays(points, result), result.depth, rtol=1e-5)
+    # Without the fit mask the same points pull the cameras away.
+    unmasked = recover_cameras(points)
+    assert np.abs(unmasked.focal / scene.K[:, 0, 0] - 1).max() > 1e-2
+    with pytest.raises(ValueError, match="inside fit_mask"):
+        recover_cameras(points, fit_mask=np.zeros_like(clamped))
+    with pytest.raises(ValueError, match="fit_mask must have shape"):
+        recover_cameras(points, fit_mask=clamped[:2])
 
 
 def load_icl_nuim(folder: Path):

@@ -31,7 +31,9 @@ def _video(frames=5, seed=0):
 def test_each_task_gives_frames_and_pointmaps(pipeline, task):
     out = pipeline(_video(), task=task, num_inference_steps=2, guidance_scale=2.0)
     assert out.frames.shape == (5, 32, 48, 3) and out.frames.dtype == np.uint8
-    assert out.pointmaps.shape == (5, 32, 48, 3) and np.isfinite(out.pointmaps).all()
+    assert out.pointmaps.shape == (5, 32, 48, 3) and out.valid.shape == (5, 32, 48)
+    assert np.isfinite(out.pointmaps[out.valid]).all() and np.isnan(out.pointmaps[~out.valid]).all()
+    assert not (out.reliable & ~out.valid).any()
     expected = {"single_image": 1, "full_video": 5}.get(task)
     assert out.frame_mask[0] == 1 and (expected is None or out.frame_mask.sum() == expected)
 
@@ -81,3 +83,67 @@ def test_bad_input_is_explained(pipeline, video, kwargs, message):
 def test_find_checkpoint_explains_a_folder_without_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="no trainable.safetensors"):
         find_checkpoint(tmp_path)
+
+
+def test_the_transformer_sees_ones_at_the_observed_frames_and_their_latents(pipeline):
+    from one4d_data.umc import conditioning_video
+
+    seen = []
+    transformer = pipeline.transformer
+    original = transformer.forward
+
+    def spy(rgb, xyz, cond, mask, *rest):
+        seen.append((cond, mask))
+        return original(rgb, xyz, cond, mask, *rest)
+
+    transformer.forward = spy
+    try:
+        video = _video(frames=9)
+        frame_mask = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1], dtype=np.float32)
+        pipeline(video, frame_mask=frame_mask, num_inference_steps=1, guidance_scale=1.0)
+    finally:
+        del transformer.forward
+    cond, mask = seen[0]
+    # Latent frame 0 = frame 0 (x4); latent frame 1 = frames 1-4 (only frame 4 observed); 2 = frames 5-8.
+    expected = torch.tensor([[1, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1]], dtype=mask.dtype)
+    for k in range(3):
+        for c in range(4):
+            assert (mask[0, c, k] == expected[k, c]).all()
+    rgb = torch.from_numpy(video).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    torch.testing.assert_close(cond, pipeline.vae.encode(conditioning_video(rgb, frame_mask)))
+
+
+def test_sampling_defaults_come_from_the_pipeline_and_calls_override_them(pipeline):
+    from one4d_model.sampling import SamplerConfig
+
+    calls = []
+    transformer = pipeline.transformer
+    original = transformer.forward
+
+    def count(*args):
+        calls.append(args[0].shape[0])
+        return original(*args)
+
+    transformer.forward = count
+    saved = pipeline.sampling
+    try:
+        pipeline.sampling = SamplerConfig(num_steps=3, guidance_scale=1.0, shift=2.0)
+        pipeline(_video(), task="full_video")
+        assert calls == [1, 1, 1]  # 3 steps, no guidance rows
+        calls.clear()
+        pipeline(_video(), task="full_video", num_inference_steps=2, guidance_scale=3.0)
+        assert calls == [2, 2]  # the call's settings win; guidance doubles the rows
+    finally:
+        pipeline.sampling = saved
+        del transformer.forward
+
+
+def test_negative_prompt_steers_guided_samples_only(pipeline):
+    video = _video()
+    kwargs = {"task": "single_image", "num_inference_steps": 2, "seed": 1}
+    plain = pipeline(video, guidance_scale=4.0, **kwargs)
+    steered = pipeline(video, guidance_scale=4.0, negative_prompt="a blue sphere", **kwargs)
+    assert not np.allclose(plain.frames, steered.frames)
+    unguided = pipeline(video, guidance_scale=1.0, **kwargs)
+    again = pipeline(video, guidance_scale=1.0, negative_prompt="a blue sphere", **kwargs)
+    assert np.array_equal(unguided.frames, again.frames)

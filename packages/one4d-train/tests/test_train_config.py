@@ -14,6 +14,18 @@ def test_default_is_tiny_cpu_and_paper_preset_matches_the_paper(tmp_path):
     assert paper.distributed == "fsdp"
 
 
+def test_embedded_default_is_one4d_fine_tuning_on_the_frozen_shipped_base():
+    """The issue-9 contract of `uv run one4d-train`: frozen pretrained tiny base, DLC with two LoRA branches
+    and links, the shipped VAE, UMC at the paper's ratios, clips encoded once, sampling defaults recorded."""
+    config = load_config()
+    m, d = config.model, config.data
+    assert (m.variant, m.vae, m.coupling, m.base_path) == ("one4d-tiny", "one4d-tiny", "dlc", None)
+    assert not m.train_base and m.num_links >= 1
+    assert m.lora_alpha == m.lora_rank / 2
+    assert d.task_ratios == [0.35, 0.30, 0.35] and d.pre_encode and d.eval_clips >= 6
+    assert (config.sampling.steps, config.sampling.guidance_scale, config.sampling.shift) == (20, 1.0, 3.0)
+
+
 def test_config_file_then_overrides(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text("max_steps = 7\n[optim]\nlr = 0.002\n[data]\nnum_clips = 3\n")

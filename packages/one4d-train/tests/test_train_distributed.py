@@ -70,9 +70,11 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, on
     assert one.keys() == two.keys()
     for key in one:
         update = (one[key] - initial[key].detach()).abs().max()
-        # Equal up to float reassociation (batch of 2 vs all-reduce of 1 + 1), which Adam can amplify
-        # for near-zero gradients: far below the training update itself and 1e-3 of one lr-sized step.
-        assert (two[key] - one[key]).abs().max() <= 0.02 * update + 1e-6, key
+        # Equal up to float reassociation (batch of 2 vs all-reduce of 1 + 1), which Adam amplifies for
+        # near-zero gradients (the worst here: the first block's cross-attention key LoRA, 3.7 % of its
+        # update); a rank reading the wrong samples or skipping the all-reduce changes every tensor by
+        # about its whole update.
+        assert (two[key] - one[key]).abs().max() <= 0.05 * update + 1e-6, key
 
 
 def test_fsdp2_with_a_bf16_base_and_fp32_trainable_state(tmp_path):

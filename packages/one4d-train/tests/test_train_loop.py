@@ -125,7 +125,8 @@ def test_run_writes_config_logs_and_tensorboard(small_config):
     assert [r["step"] for r in step_records] == [1, 2]
     for key in ("loss_rgb", "loss_xyz", "lr", "grad_norm", "samples_per_s"):
         assert all(key in r for r in step_records)
-    assert {"val_loss", "depth_absrel"} <= set(summary["eval_after"])
+    assert {"val_loss", "full_video/abs_rel", "constant/abs_rel", "vae/abs_rel"} <= set(summary["eval_after"])
+    assert "| reference: constant |" in summary["eval_table"]
     assert json.loads(json.dumps(summary["eval_before"]))["val_loss"] > 0
 
 

@@ -40,10 +40,14 @@ def test_the_pipeline_rebuilds_the_trained_model_and_generates(small_config, tmp
         decoded = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
     assert len(decoded) == 5 and decoded[0].shape == (32, 32, 3)
     points, colors = read_ply(out / "points" / "frame_0000.ply")
-    assert points.shape == (32 * 32, 3) and colors.dtype == np.uint8
     with np.load(out / "pointmaps.npz") as archive:
         assert archive["pointmaps"].shape == (5, 32, 32, 3)
         assert archive["frame_mask"].tolist() == [1, 0, 0, 0, 0]
+        valid, pointmaps = archive["valid"], archive["pointmaps"]
+    # The PLY holds exactly the points the model marks valid; the archive has NaN at the others.
+    assert points.shape == (int(valid[0].sum()), 3) and colors.dtype == np.uint8
+    np.testing.assert_allclose(points, pointmaps[0][valid[0]], rtol=1e-6)
+    assert np.isnan(pointmaps[~valid]).all() and np.isfinite(pointmaps[valid]).all()
     _, c2w = read_tum(out / "trajectory.txt")
     assert c2w.shape == (5, 4, 4) and (out / "depth.npz").is_file()
     assert json.loads((out / "intrinsics.json").read_text())["width"] == 32

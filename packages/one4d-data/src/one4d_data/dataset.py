@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from .clip import Clip
 from .errors import DataError
-from .normalize import robust_normalization
+from .normalize import encode_pointmaps, robust_normalization
 from .synthetic import make_clip
 from .transforms import check_frame_count, resize_and_crop, sample_frame_indices
 from .umc import TASKS, TaskRatios, conditioning_video, observed_frame_mask, sample_task
@@ -54,15 +54,9 @@ def clip_to_sample(
         clip = clip.lifted()
     valid_np = np.asarray(clip.valid, dtype=bool) & np.isfinite(clip.pointmaps).all(-1)
     norm = robust_normalization(clip.pointmaps, valid_np, where=clip.name)
-    # torch ops (multi-threaded, in place) for the full-size tensors.
     valid = torch.from_numpy(valid_np)
-    center = torch.as_tensor(norm.center, dtype=torch.float32)
-    xyz = (
-        torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
-        .sub(center)
-        .div_(np.float32(norm.scale))
-    )
-    xyz = xyz.clamp_(-1.0, 1.0).masked_fill_(~valid[..., None], 0.0).permute(3, 0, 1, 2).contiguous()
+    points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
+    xyz = encode_pointmaps(points, valid, norm).permute(3, 0, 1, 2).contiguous()
     rgb = torch.from_numpy(np.ascontiguousarray(clip.rgb)).permute(3, 0, 1, 2).to(torch.float32)
     rgb = rgb.div_(127.5).sub_(1.0)
     task = task or sample_task(rng, task_ratios)
@@ -88,8 +82,9 @@ class ClipDataset(Dataset):
     """Model-ready samples from a source of clips.
 
     ``source`` is a sequence of :class:`Clip` (``len`` + indexing) or a callable ``index -> Clip`` (then pass
-    ``length``). Each item: ``rgb`` (3, F, H, W) float32 in [-1, 1]; ``xyz`` (3, F, H, W) normalized
-    first-frame pointmaps clamped to [-1, 1], 0 where invalid; ``xyz_valid`` (F, H, W) bool; ``cond_rgb``
+    ``length``). Each item: ``rgb`` (3, F, H, W) float32 in [-1, 1]; ``xyz`` (3, F, H, W) the pointmap code of
+    :func:`~one4d_data.normalize.encode_pointmaps` (normalized first-frame points clamped to [-1, 1], the
+    invalid code where invalid); ``xyz_valid`` (F, H, W) bool; ``cond_rgb``
     (unobserved frames 0); ``frame_mask`` (F,) float32, 1 = observed; ``task`` int64 index into ``TASKS``;
     ``norm_center`` (3,), ``norm_scale`` () to invert the normalization; ``K`` (F, 3, 3), ``c2w`` (F, 4, 4)
     with c2w[0] = I; ``depth`` (F, H, W) NaN-invalid; ``caption`` str.

@@ -25,6 +25,8 @@ from .errors import DataError
 from .umc import TASKS, TaskRatios, conditioning_video, observed_frame_mask, sample_task
 
 CACHE_PATTERN = "clip_*.safetensors"
+EMPTY_CAPTION_FILE = "empty_caption.safetensors"
+"""The text encoder's states of the empty caption (one file per cache): what caption dropout trains with."""
 OPTIONAL_KEYS = ("image_embeds",)
 
 
@@ -102,6 +104,9 @@ def build_latent_cache(
     bad = [i for i in wanted if not 0 <= i < len(dataset)]
     if bad:
         raise IndexError(f"indices {bad[:5]} out of range for a dataset of {len(dataset)} items")
+    empty = out_dir / EMPTY_CAPTION_FILE
+    if overwrite or not empty.exists():
+        write_cached_sample(empty, {"text_embeds": encode_text([""])[0]}, {"caption": ""})
     needed = ("image_embeds",) if encode_image is not None else ()
     todo = [i for i in wanted if overwrite or not _has_keys(paths[i], needed)]
     for start in range(0, len(todo), batch_size):
@@ -159,6 +164,16 @@ class LatentCacheDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def empty_text_embeds(self) -> torch.Tensor:
+        """(L, D) states of the empty caption, written by `build_latent_cache`."""
+        path = self.cache_dir / EMPTY_CAPTION_FILE
+        if not path.is_file():
+            raise DataError(
+                path,
+                "missing: the cache predates caption dropout to the empty caption; rebuild it (one4d-cache)",
+            )
+        return read_cached_sample(path)[0]["text_embeds"]
 
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]

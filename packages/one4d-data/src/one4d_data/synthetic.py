@@ -18,6 +18,8 @@ from .cameras import pose_matrix, relative_to_first
 from .clip import Clip
 
 TRAJECTORIES = ("orbit", "dolly", "pan", "handheld", "static")
+FOCAL_RANGE = (0.5, 1.4)
+"""fx / width of the scenes is drawn uniformly from this range (fy = fx)."""
 SCENES = ("room", "outdoor")
 
 _NEAR = 0.05
@@ -412,7 +414,7 @@ def make_clip(
     num_objects = int(rng.integers(1, 7)) if num_objects is None else int(num_objects)
     num_dynamic = int(rng.integers(1, max(num_objects, 1) + 1)) if num_dynamic is None else int(num_dynamic)
     num_dynamic = min(num_dynamic, num_objects) if num_objects > 0 else 0
-    focal = float(rng.uniform(0.5, 1.4)) if focal is None else float(focal)
+    focal = float(rng.uniform(*FOCAL_RANGE)) if focal is None else float(focal)
     zoom = (float(rng.uniform(-0.3, 0.3)) if rng.random() < 0.15 else 0.0) if zoom is None else float(zoom)
 
     s = np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)

@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--confidence", default=None, help="name of an (N, H, W) confidence array in the .npz"
     )
+    parser.add_argument(
+        "--fit-mask",
+        default=None,
+        help="name of a boolean (N, H, W) array in the .npz: the points the cameras are fitted on (default: "
+        "all valid points; depth is computed at every valid point either way)",
+    )
     focal = parser.add_mutually_exclusive_group()
     focal.add_argument(
         "--shared-focal",
@@ -64,7 +70,7 @@ def _load_arrays(path: Path, key: str | None, extra: dict[str, str | None]) -> d
         raise SystemExit(f"one4d-recover: {path} does not exist")
     if path.suffix == ".npy":
         if any(extra.values()):
-            raise SystemExit("one4d-recover: --mask / --confidence need an .npz input")
+            raise SystemExit("one4d-recover: --mask / --fit-mask / --confidence need an .npz input")
         return {"pointmaps": np.load(path, allow_pickle=False)}
     if path.suffix != ".npz":
         raise SystemExit(f"one4d-recover: {path}: expected a .npy or .npz file")
@@ -101,7 +107,8 @@ def _timestamps(args: argparse.Namespace, n_frames: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    arrays = _load_arrays(args.pointmaps, args.key, {"mask": args.mask, "confidence": args.confidence})
+    extra = {"mask": args.mask, "fit_mask": args.fit_mask, "confidence": args.confidence}
+    arrays = _load_arrays(args.pointmaps, args.key, extra)
     pointmaps = arrays["pointmaps"]
     if pointmaps.ndim == 3 and pointmaps.shape[-1] == 3:
         pointmaps = pointmaps[None]
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             pointmaps,
             mask=arrays.get("mask"),
             confidence=arrays.get("confidence"),
+            fit_mask=arrays.get("fit_mask"),
             shared_focal=args.shared_focal,
             principal_point=None if args.principal_point is None else tuple(args.principal_point),
             smoothness_weight=args.smoothness,

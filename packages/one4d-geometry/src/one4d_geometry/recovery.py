@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation
 from .cameras import default_principal_point, extrinsics_to_c2w, pixel_grid
 from .rotations import axis_angle_to_matrix, orthonormalize
 
-__all__ = ["CameraRecovery", "recover_cameras"]
+__all__ = ["CameraRecovery", "depth_along_rays", "recover_cameras"]
 
 MIN_POINTS_PER_FRAME = 12
 _DLT_ITERATIONS = 5
@@ -60,6 +60,7 @@ def recover_cameras(
     mask: np.ndarray | None = None,
     confidence: np.ndarray | None = None,
     *,
+    fit_mask: np.ndarray | None = None,
     shared_focal: bool = True,
     principal_point: tuple[float, float] | None = None,
     smoothness_weight: float = 0.01,
@@ -71,13 +72,19 @@ def recover_cameras(
     """Recover intrinsics, extrinsics and depth from N pointmaps (N, H, W, 3) in one world frame.
 
     Points that are NaN, outside ``mask`` (N, H, W) or with ``confidence`` (N, H, W) <= 0 are ignored;
-    confidences weight the data term. ``smoothness_weight`` weighs the smoothness term against the
-    per-frame mean point error, with the scene normalised to unit size (so the result does not depend on
-    the pointmaps' scale). Cameras are estimated from ``sample_size`` random valid pixels per frame
-    (``seed``), depth at full resolution. Iterations stop when the largest update is below ``tolerance``
+    confidences weight the data term. ``fit_mask`` (N, H, W) narrows the points the cameras are fitted on
+    (e.g. without points clamped at a bound, whose direction is right but whose distance is not) while the
+    depth is still computed at every point that is not ignored. ``smoothness_weight`` weighs the smoothness
+    term against the per-frame mean point error, with the scene normalised to unit size (so the result does
+    not depend on the pointmaps' scale). Cameras are estimated from ``sample_size`` random valid pixels per
+    frame (``seed``), depth at full resolution. Iterations stop when the largest update is below ``tolerance``
     (relative to the scene size).
     """
     points, valid, weights = _validate(pointmaps, mask, confidence)
+    fit_valid = valid
+    if fit_mask is not None:
+        fit_valid = valid & _check_fit_mask(fit_mask, points.shape[:3])
+        _check_counts(fit_valid, "valid points inside fit_mask")
     n_frames, height, width, _ = points.shape
     cx, cy = default_principal_point(height, width) if principal_point is None else principal_point
     if iterations < 0 or sample_size < MIN_POINTS_PER_FRAME or smoothness_weight < 0:
@@ -86,7 +93,7 @@ def recover_cameras(
             f"{iterations}, {sample_size}, {smoothness_weight}"
         )
 
-    sample = _sample_pixels(points, valid, weights, sample_size, (cx, cy), np.random.default_rng(seed))
+    sample = _sample_pixels(points, fit_valid, weights, sample_size, (cx, cy), np.random.default_rng(seed))
     centre = np.median(sample.points[sample.weights > 0], axis=0)
     scale = float(np.median(np.linalg.norm(sample.points[sample.weights > 0] - centre, axis=-1)))
     if not scale > 0:
@@ -115,6 +122,35 @@ def recover_cameras(
     K[:, 0, 2], K[:, 1, 2] = cx, cy
     depth, residuals = _depth_along_rays(points, valid, R, o, focal, (cx, cy))
     return CameraRecovery(K=K, R=R, o=o, depth=depth, residuals=residuals, iterations=used)
+
+
+def depth_along_rays(
+    pointmaps: np.ndarray, recovery: CameraRecovery, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Depth (N, H, W) of each point along its pixel's ray under the recovered cameras, NaN outside `mask`
+    and at non-finite points. Cameras fitted on some pixels (e.g. without clamped or doubtful points) give
+    the depth of all the others this way."""
+    points = np.asarray(pointmaps)
+    if points.ndim != 4 or points.shape[-1] != 3 or len(points) != len(recovery.R):
+        raise ValueError(
+            f"pointmaps must be (N, H, W, 3) with N = {len(recovery.R)} recovered frames, got {points.shape}"
+        )
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(points).all(-1)
+    if mask is not None:
+        if np.shape(mask) != points.shape[:3]:
+            raise ValueError(f"mask must have shape {points.shape[:3]}, got {np.shape(mask)}")
+        valid &= np.asarray(mask, dtype=bool)
+    principal = (float(recovery.K[0, 0, 2]), float(recovery.K[0, 1, 2]))
+    depth, _ = _depth_along_rays(points, valid, recovery.R, recovery.o, recovery.focal, principal)
+    return depth
+
+
+def _check_fit_mask(fit_mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    fit_mask = np.asarray(fit_mask)
+    if fit_mask.shape != shape:
+        raise ValueError(f"fit_mask must have shape {shape}, got {fit_mask.shape}")
+    return fit_mask.astype(bool)
 
 
 def _validate(
@@ -146,14 +182,18 @@ def _validate(
         if not np.all(np.isfinite(weights[valid])) or np.any(weights[valid] < 0):
             raise ValueError("confidence must be finite and non-negative at valid points")
         valid &= weights > 0
-    counts = valid.reshape(len(points), -1).sum(axis=1)
+    _check_counts(valid, "valid points")
+    return points, valid, weights
+
+
+def _check_counts(valid: np.ndarray, what: str) -> None:
+    counts = valid.reshape(len(valid), -1).sum(axis=1)
     bad = np.flatnonzero(counts < MIN_POINTS_PER_FRAME)
     if len(bad):
         raise ValueError(
-            f"pointmaps: frame(s) {bad.tolist()[:10]} have fewer than {MIN_POINTS_PER_FRAME} valid points "
+            f"pointmaps: frame(s) {bad.tolist()[:10]} have fewer than {MIN_POINTS_PER_FRAME} {what} "
             f"(counts {counts[bad].tolist()[:10]})"
         )
-    return points, valid, weights
 
 
 @dataclass
@@ -356,5 +396,5 @@ def _depth_along_rays(points, valid, R, o, focal, principal_point):
             d = (ray[0] * offset[0] + ray[1] * offset[1] + ray[2] * offset[2]) / (ray_x**2 + ray_y**2 + 1)
             error = np.sqrt(sum((offset[k] - d * ray[k]) ** 2 for k in range(3)))
         depth[i] = np.where(valid[i], d, np.nan)
-        residuals[i] = np.sum(error, where=valid[i]) / np.count_nonzero(valid[i])
+        residuals[i] = np.sum(error, where=valid[i]) / max(np.count_nonzero(valid[i]), 1)
     return depth, residuals

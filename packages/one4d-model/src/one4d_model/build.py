@@ -9,6 +9,7 @@ import torch
 from diffusers import WanTransformer3DModel
 
 from .configs import wan_config
+from .tiny import TINY_BASE_DIR, TINY_NAME
 from .transformer import One4DTransformer
 from .wan_weights import _cast_keeping_fp32, load_wan_base
 
@@ -25,13 +26,16 @@ def build_one4d_transformer(
     """A One4DTransformer on the `variant` base (a key of WAN_CONFIGS).
 
     base_path: local weights (diffusers directory or original-Wan-layout safetensors, see `load_wan_base`);
-    without it the base has random weights. device="meta" allocates nothing (for counting and sharding).
+    without it the base has random weights, except for `one4d-tiny`, whose pretrained base ships with this
+    package (`one4d_model.tiny`). device="meta" allocates nothing (for counting and sharding).
     Weights Wan keeps in fp32 (modulation, time embedder, norms, RoPE) stay fp32 under a lower `dtype`.
     dlc_options go to One4DTransformer (coupling, lora_rank, lora_alpha, lora_dropout, link_blocks,
     num_links, gradient_checkpointing, attention_backend).
     """
     config = {**wan_config(variant), **(config_overrides or {})}
     device = torch.device(device)
+    if base_path is None and variant == TINY_NAME and device.type != "meta" and not config_overrides:
+        base_path = TINY_BASE_DIR
     if base_path is not None:
         if device.type == "meta":
             raise ValueError("base_path cannot be loaded onto the meta device; build without base_path")

@@ -51,6 +51,18 @@ WAN_CONFIGS: dict[str, dict[str, Any]] = {
         "image_dim": 32,
         "added_kv_proj_dim": 48,
     },
+    # The tiny One4D base (`one4d_model.tiny`): pretrained here on synthetic videos, shipped with the package.
+    "one4d-tiny": {
+        **_COMMON,
+        "num_attention_heads": 4,
+        "attention_head_dim": 32,
+        "text_dim": 64,
+        "freq_dim": 64,
+        "ffn_dim": 512,
+        "num_layers": 6,
+        "image_dim": 64,
+        "added_kv_proj_dim": 128,
+    },
 }
 
 TEXT_CONTEXT_TOKENS = 512

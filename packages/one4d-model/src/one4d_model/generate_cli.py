@@ -1,10 +1,11 @@
 """`one4d-generate`: run a trained One4D on an image, sparse frames or a video, and write files people open.
 
 Writes to `--out`: `frames/frame_NNNN.png` and `video.mp4` (generated RGB; the mp4 needs the `video` extra),
-`points/frame_NNNN.ply` (coloured pointmaps),
-`pointmaps.npz` (`pointmaps` (F, H, W, 3), `frames`, `frame_mask`), and, from `one4d-recover` on the
-pointmaps, `trajectory.txt` (TUM, camera-to-world), `intrinsics.json` and `depth.npz`: the layout that
-`one4d-eval` scores.
+`points/frame_NNNN.ply` (coloured points the model marks valid),
+`pointmaps.npz` (`pointmaps` (F, H, W, 3) with NaN where invalid, `valid`, `reliable`, `frames`,
+`frame_mask`), and, from `one4d-recover` on the pointmaps (cameras fitted on the reliable points),
+`trajectory.txt` (TUM, camera-to-world), `intrinsics.json` and `depth.npz`: the layout that `one4d-eval`
+scores.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, help="resize frames to this height (default: as trained)")
     parser.add_argument("--width", type=int, help="resize frames to this width (default: as trained)")
     parser.add_argument("--prompt", default="", help="caption of the scene")
-    parser.add_argument("--steps", type=int, default=50, help="sampling steps (paper: 50)")
-    parser.add_argument("--guidance", type=float, default=6.0, help="classifier-free guidance (paper: 6)")
-    parser.add_argument("--shift", type=float, default=3.0, help="flow-matching sampling shift")
+    parser.add_argument("--negative-prompt", default="", help="what guidance steers away from")
+    parser.add_argument("--steps", type=int, help="sampling steps (default: as the run recorded)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: as recorded)")
+    parser.add_argument("--shift", type=float, help="flow-matching sampling shift (default: as recorded)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=int, default=16, help="frame rate of video.mp4 (Wan: 16)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -83,16 +85,25 @@ def _resize(image: Image.Image, height: int, width: int) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + width, top + height)), dtype=np.uint8)
 
 
-def write_outputs(out: Path, frames: np.ndarray, pointmaps: np.ndarray, frame_mask: np.ndarray) -> Path:
+def write_outputs(out: Path, result) -> Path:
+    """PNG frames, one PLY of the valid points per frame, and `pointmaps.npz` (`pointmaps` with NaN where
+    invalid, `valid`, `reliable` (valid and not clamped), `frames`, `frame_mask`)."""
     from one4d_geometry.ply import write_ply
 
     (out / "frames").mkdir(parents=True, exist_ok=True)
     (out / "points").mkdir(exist_ok=True)
-    for i, (rgb, xyz) in enumerate(zip(frames, pointmaps, strict=True)):
+    for i, (rgb, xyz, valid) in enumerate(zip(result.frames, result.pointmaps, result.valid, strict=True)):
         Image.fromarray(rgb).save(out / "frames" / f"frame_{i:04d}.png")
-        write_ply(out / "points" / f"frame_{i:04d}.ply", xyz.reshape(-1, 3), rgb.reshape(-1, 3))
+        write_ply(out / "points" / f"frame_{i:04d}.ply", xyz[valid], rgb[valid])
     archive = out / "pointmaps.npz"
-    np.savez_compressed(archive, pointmaps=pointmaps, frames=frames, frame_mask=frame_mask)
+    np.savez_compressed(
+        archive,
+        pointmaps=result.pointmaps,
+        valid=result.valid,
+        reliable=result.reliable,
+        frames=result.frames,
+        frame_mask=result.frame_mask,
+    )
     return archive
 
 
@@ -124,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             task=task,
             num_frames=num_frames,
             prompt=args.prompt,
+            negative_prompt=args.negative_prompt,
             num_inference_steps=args.steps,
             guidance_scale=args.guidance,
             shift=args.shift,
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"one4d-generate: error: {error}", file=sys.stderr)
         return 2
-    archive = write_outputs(args.out, result.frames, result.pointmaps, result.frame_mask)
+    archive = write_outputs(args.out, result)
     from .video import has_video_support, write_mp4
 
     if has_video_support():
@@ -143,7 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_recover:
         from one4d_geometry.cli import main as recover
 
-        return recover([str(archive), "--key", "pointmaps", "--out", str(args.out)])
+        # Cameras from the reliable points; depth at every valid one.
+        return recover(
+            [
+                str(archive),
+                "--key",
+                "pointmaps",
+                "--mask",
+                "valid",
+                "--fit-mask",
+                "reliable",
+                "--out",
+                str(args.out),
+            ]
+        )
     return 0
 
 

@@ -4,7 +4,10 @@ The three tasks are one call: the observed frames (a frame mask) are encoded as 
 (Unified Masked Conditioning), the caption by the text encoder and the first frame by the image encoder;
 RGB and XYZ latents are denoised together (`sampling.sample_joint`) and decoded by the VAE. Pointmaps come
 out in the first camera's frame and in the normalised units the model was trained with ([-1, 1] after a
-per-clip centre and scale), so they are defined up to scale, like every monocular reconstruction.
+per-clip centre and scale), so they are defined up to scale, like every monocular reconstruction. Points the
+model codes as invalid (sky, holes: `one4d_data.normalize.encode_pointmaps`) are NaN and outside `valid`;
+points clamped at the unit box are `saturated` (right direction, distance a lower bound), and camera
+recovery (`One4DPipelineOutput.recover`) fits on the rest.
 
 `One4DPipeline.from_checkpoint` rebuilds everything a `one4d-train` run saved: the transformer (base plus
 trained groups), the VAE and the context encoders named in the run's config.
@@ -20,26 +23,45 @@ from typing import Any
 
 import numpy as np
 import torch
+from one4d_data.normalize import PointmapNormalization, decode_pointmaps
 from one4d_data.umc import TASKS, conditioning_video, observed_frame_mask
 from safetensors import safe_open
 
 from .build import build_one4d_transformer
 from .conditioning import pack_frame_mask
 from .encoders import CLIPImageEncoder, UMT5TextEncoder
+from .patch_vae import LinearPatchVAE
 from .sampling import SamplerConfig, sample_joint
 from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from .trainable_io import load_training_checkpoint
-from .vae import LinearPatchVAE, build_vae
+from .vae import build_vae
 
 TRAINABLE_FILE = "trainable.safetensors"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
+_UNIT = PointmapNormalization(np.zeros(3), 1.0)  # generated pointmaps stay in the model's units
+
+
 @dataclass
 class One4DPipelineOutput:
     frames: np.ndarray  # (F, H, W, 3) uint8, generated RGB
-    pointmaps: np.ndarray  # (F, H, W, 3) float32, first-camera frame, normalised units
+    pointmaps: np.ndarray  # (F, H, W, 3) float32, first-camera frame, normalised units, NaN where invalid
+    valid: np.ndarray  # (F, H, W) bool, the model gives geometry there (not sky or a hole)
+    saturated: np.ndarray  # (F, H, W) bool, valid but clamped at the unit box (distance a lower bound)
     frame_mask: np.ndarray  # (F,) float32, 1 = the frame was given
+
+    @property
+    def reliable(self) -> np.ndarray:
+        """Valid and not saturated: the points camera recovery is fitted on."""
+        return self.valid & ~self.saturated
+
+    def recover(self, **options):
+        """Cameras and depth (`one4d_geometry.recover_cameras`) fitted on the reliable points, with depth at
+        every valid one; `options` go to `recover_cameras`."""
+        from one4d_geometry import recover_cameras
+
+        return recover_cameras(self.pointmaps, mask=self.valid, fit_mask=self.reliable, **options)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -74,15 +96,33 @@ def checkpoint_config(checkpoint: str | Path) -> dict[str, Any]:
         raise ValueError(f"{checkpoint}: no one4d-train config in its metadata ({error!r})") from error
 
 
+def recorded_sampling(config: dict[str, Any]) -> SamplerConfig:
+    """The sampling settings a training config records (its `sampling` section), else the paper's."""
+    recorded = config.get("sampling") or {}
+    defaults = SamplerConfig()
+    return SamplerConfig(
+        num_steps=int(recorded.get("steps", defaults.num_steps)),
+        guidance_scale=float(recorded.get("guidance_scale", defaults.guidance_scale)),
+        shift=float(recorded.get("shift", defaults.shift)),
+    )
+
+
 class One4DPipeline:
     """Joint RGB + pointmap generation for the three tasks of One4D (see the module docstring)."""
 
     def __init__(
-        self, transformer, vae, text_encoder, image_encoder=None, device: str | torch.device = "cpu"
+        self,
+        transformer,
+        vae,
+        text_encoder,
+        image_encoder=None,
+        device: str | torch.device = "cpu",
+        sampling: SamplerConfig | None = None,
     ):
         self.transformer = transformer.eval()
         self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
         self.device = torch.device(device)
+        self.sampling = sampling or SamplerConfig()  # what a call uses for the settings it is not given
 
     @classmethod
     def from_checkpoint(
@@ -120,21 +160,20 @@ class One4DPipeline:
             video_vae = LinearPatchVAE.load(run_dir / "vae.safetensors").to(device)
         else:
             video_vae = build_vae(vae_spec, device=device)
-        seed = int(config.get("seed", 0))
         cfg = transformer.config
         text_path = text_encoder or m.get("text_encoder")
         if text_path:
             text = UMT5TextEncoder.from_pretrained(text_path, device=device, dtype=dtype)
         else:
-            text = TinyTextEncoder(cfg.text_dim, seed=seed)
+            text = TinyTextEncoder(cfg.text_dim)
         image = None
         if cfg.image_dim is not None:
             image_path = image_encoder or m.get("image_encoder")
             if image_path:
                 image = CLIPImageEncoder.from_pretrained(image_path, device=device, dtype=dtype)
             else:
-                image = TinyImageEncoder(cfg.image_dim, seed=seed)
-        return cls(transformer, video_vae, text, image, device=device)
+                image = TinyImageEncoder(cfg.image_dim)
+        return cls(transformer, video_vae, text, image, device=device, sampling=recorded_sampling(config))
 
     @torch.no_grad()
     def __call__(
@@ -145,14 +184,16 @@ class One4DPipeline:
         frame_mask: np.ndarray | None = None,
         num_frames: int | None = None,
         prompt: str = "",
-        num_inference_steps: int = 50,
-        guidance_scale: float = 6.0,
-        shift: float = 3.0,
+        negative_prompt: str = "",
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        shift: float | None = None,
         seed: int = 0,
     ) -> One4DPipelineOutput:
         """`video` (F, H, W, 3) uint8 holds the frames; those not observed are ignored (a single image may be
         given as (H, W, 3) with `num_frames`). The observed frames are `frame_mask` (F,), or those of `task`
-        (single_image: the first; sparse_frames: first, last and a few spread between; full_video: all)."""
+        (single_image: the first; sparse_frames: first, last and a few spread between; full_video: all).
+        Steps, guidance and shift default to `self.sampling` (for a trained run: what the run recorded)."""
         frames = self._frames(video, num_frames)
         mask = self._mask(frames.shape[0], task, frame_mask, seed)
         device = self.device
@@ -164,18 +205,31 @@ class One4DPipeline:
         image = None
         if self.image_encoder is not None:
             image = self.image_encoder(cond_rgb[:, :, 0]).to(device, torch.float32)
-        config = SamplerConfig(num_steps=num_inference_steps, guidance_scale=guidance_scale, shift=shift)
+        config = SamplerConfig(
+            num_steps=self.sampling.num_steps if num_inference_steps is None else num_inference_steps,
+            guidance_scale=self.sampling.guidance_scale if guidance_scale is None else guidance_scale,
+            shift=self.sampling.shift if shift is None else shift,
+        )
+        negative = None
+        if config.guidance_scale != 1.0:
+            negative = self.text_encoder([negative_prompt]).to(device, torch.float32)
         generator = torch.Generator(device=device).manual_seed(seed)
         bf16 = next(self.transformer.parameters()).dtype == torch.bfloat16 and device.type == "cuda"
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             latents = sample_joint(
-                self.transformer, cond, packed, text, image, config=config, generator=generator
+                self.transformer, cond, packed, text, image, negative, config=config, generator=generator
             )
         out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
         out_xyz = self.vae.decode(latents.xyz).float()[0]
         as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
-        pointmaps = out_xyz.permute(1, 2, 3, 0).cpu().numpy().astype(np.float32)
-        return One4DPipelineOutput(frames=as_uint8, pointmaps=pointmaps, frame_mask=mask)
+        decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), _UNIT)
+        return One4DPipelineOutput(
+            frames=as_uint8,
+            pointmaps=decoded.points,
+            valid=decoded.valid,
+            saturated=decoded.saturated,
+            frame_mask=mask,
+        )
 
     @staticmethod
     def _frames(video: np.ndarray, num_frames: int | None) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""Joint RGB + XYZ sampling with diffusers' flow-matching Euler scheduler and classifier-free guidance."""
+"""Joint RGB + XYZ sampling with diffusers' flow-matching Euler scheduler and classifier-free guidance.
+
+The unconditional rows follow Wan's image-to-video pipelines and VideoX-Fun: the caption is replaced by the
+negative prompt's text states (the empty prompt by default) while the CLIP image states and the observed
+frames (UMC) stay, so guidance strengthens the caption and nothing else. Training drops captions the same
+way (`one4d_train.losses`: the caption becomes the empty one, the image context stays), so the model has
+seen exactly the unconditional input it is guided with.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,20 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 @dataclass
 class SamplerConfig:
+    """Sampling settings; the defaults are the paper's (50 steps, guidance 6) and Wan's shift at 480p. A
+    training run records its own (`one4d_train` config section `sampling`), which the pipeline uses."""
+
     num_steps: int = 50
     guidance_scale: float = 6.0  # the paper's default (robust from 4 to 6)
     shift: float = 3.0  # Wan's sampling shift at 480p
+
+    def __post_init__(self) -> None:
+        if self.num_steps < 1:
+            raise ValueError(f"num_steps must be at least 1, got {self.num_steps}")
+        if not self.shift > 0:
+            raise ValueError(f"shift must be positive, got {self.shift}")
+        if not self.guidance_scale >= 0:
+            raise ValueError(f"guidance_scale must be non-negative, got {self.guidance_scale}")
 
 
 @dataclass
@@ -35,12 +53,11 @@ def sample_joint(
     """Denoise RGB and XYZ latents together from Gaussian noise.
 
     cond_latents (B, 16, f, h, w) and cond_mask (B, 4, f, h, w) carry the observed frames (UMC). With a
-    guidance scale above 1 the unconditional rows use `negative_hidden_states` (zeros when not given) and
-    zero image context, batched with the conditional rows in one forward.
+    guidance scale other than 1 the unconditional rows use `negative_hidden_states` (the negative prompt's
+    text states, (B or 1, L, D); zeros, which is what the tiny stand-in encoder gives the empty prompt, when
+    not given) with the same image context and observed frames, batched with the conditional rows.
     """
     config = config or SamplerConfig()
-    if config.num_steps < 1:
-        raise ValueError(f"num_steps must be at least 1, got {config.num_steps}")
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
     device = cond_latents.device
     scheduler.set_timesteps(config.num_steps, device=device)
@@ -52,15 +69,14 @@ def sample_joint(
     latents = noise.to(cond_latents.dtype)
     use_cfg = config.guidance_scale != 1.0
     if use_cfg:
-        negative = (
-            torch.zeros_like(encoder_hidden_states)
-            if negative_hidden_states is None
-            else negative_hidden_states
-        )
+        if negative_hidden_states is None:
+            negative = torch.zeros_like(encoder_hidden_states)
+        else:
+            negative = negative_hidden_states.to(encoder_hidden_states).expand_as(encoder_hidden_states)
         text = torch.cat([encoder_hidden_states, negative])
         image = None
         if encoder_hidden_states_image is not None:
-            image = torch.cat([encoder_hidden_states_image, torch.zeros_like(encoder_hidden_states_image)])
+            image = torch.cat([encoder_hidden_states_image, encoder_hidden_states_image])
         cond, mask = torch.cat([cond_latents, cond_latents]), torch.cat([cond_mask, cond_mask])
     else:
         text, image, cond, mask = encoder_hidden_states, encoder_hidden_states_image, cond_latents, cond_mask

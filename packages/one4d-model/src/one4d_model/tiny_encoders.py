@@ -3,6 +3,8 @@
 The tiny preset has no real text or image encoder. Feeding zeros would make every context token identical,
 which leaves the cross-attention with nothing to learn (its key gradients vanish in exact arithmetic and are
 pure rounding noise). These encoders give each caption word and each image patch its own vector instead.
+Every run builds them with the default seed, whatever its own seed: they are part of the model, and the
+tiny One4D's pretrained base (`one4d-pretrain base`) was trained with exactly these context vectors.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ from one4d_data.umc import TaskRatios
 from one4d_model.conditioning import pack_frame_mask
 from one4d_model.configs import TEXT_CONTEXT_TOKENS, wan_config
 from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
+from one4d_model.patch_vae import LinearPatchVAE
 from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from one4d_model.vae import LinearPatchVAE, build_vae
+from one4d_model.vae import build_vae
 
 from .config import TrainConfig
 from .loading import PositionItems, PositionSchedule, Prefetcher, dataset_item
@@ -39,6 +40,7 @@ class Batch:
     image: torch.Tensor | None  # (B, 257, image_dim)
     task: torch.Tensor  # (B,) index into TASKS
     positions: list[int]
+    empty_text: torch.Tensor  # (1, 512, text_dim) the empty caption's states (caption dropout)
 
 
 def sample_generator(seed: int, position: int) -> torch.Generator:
@@ -87,14 +89,14 @@ def build_context_encoders(config: TrainConfig, device: torch.device):
         text = UMT5TextEncoder.from_pretrained(m.text_encoder, device=device, dtype=dtype)
         _check_dim(m.text_encoder, "model.text_encoder", text.dim, text_dim, "text_dim")
     else:
-        text = TinyTextEncoder(text_dim, seed=config.seed)
+        text = TinyTextEncoder(text_dim)
     if image_dim is None:
         return text, None
     if m.image_encoder:
         image = CLIPImageEncoder.from_pretrained(m.image_encoder, device=device, dtype=dtype)
         _check_dim(m.image_encoder, "model.image_encoder", image.dim, image_dim, "image_dim")
     else:
-        image = TinyImageEncoder(image_dim, seed=config.seed)
+        image = TinyImageEncoder(image_dim)
     return text, image
 
 
@@ -182,6 +184,7 @@ class EncodedBatches(PositionedBatches):
     def __init__(self, dataset, seed: int, vae, text_encoder, image_encoder, device: torch.device) -> None:
         super().__init__(dataset, seed, device)
         self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
+        self.empty_text = text_encoder([""]).to(device, torch.float32)
 
     @torch.no_grad()
     def encode(self, samples: dict) -> Batch:
@@ -199,18 +202,25 @@ class EncodedBatches(PositionedBatches):
         if self.image_encoder is not None:
             first = samples["cond_rgb"][:, :, 0].to(device)
             image = self.image_encoder(first).to(device, torch.float32)
-        return Batch(rgb, xyz, cond, mask, text, image, samples["task"].to(device), [])
+        return Batch(rgb, xyz, cond, mask, text, image, samples["task"].to(device), [], self.empty_text)
+
+
+def pre_encode_dir(config: TrainConfig) -> Path:
+    """Where `data.pre_encode` writes the encoded clips: `data.cache_dir`, else
+    `<output_dir>/latent-cache`."""
+    return Path(config.data.cache_dir or Path(config.output_dir) / "latent-cache")
 
 
 class CachedBatches(PositionedBatches):
     """Latents and text embeddings read from a latent cache (no VAE or text encoder in the loop)."""
 
-    def __init__(self, config: TrainConfig, device: torch.device):
+    def __init__(self, config: TrainConfig, device: torch.device, cache_dir: str | Path | None = None):
         ratios = TaskRatios(*config.data.task_ratios)
-        self.cache_dir = config.data.cache_dir
-        dataset = LatentCacheDataset(config.data.cache_dir, task_ratios=ratios, seed=config.seed)
+        self.cache_dir = cache_dir or config.data.cache_dir
+        dataset = LatentCacheDataset(self.cache_dir, task_ratios=ratios, seed=config.seed)
         super().__init__(dataset, config.seed, device)
         self.text_dim, self.image_dim = context_dims(config)
+        self.empty_text = dataset.empty_text_embeds()[None].to(device)
 
     def encode(self, samples: dict) -> Batch:
         device = self.device
@@ -237,4 +247,5 @@ class CachedBatches(PositionedBatches):
             None if image is None else image.to(device),
             samples["task"].to(device),
             [],
+            self.empty_text,
         )

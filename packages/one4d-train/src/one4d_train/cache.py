@@ -27,8 +27,6 @@ def _clips(config: TrainConfig):
 
 def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = None) -> list[Path]:
     """Encode the configured clips into `out_dir`; returns the files this process wrote or kept."""
-    from one4d_data.latent_cache import build_latent_cache
-
     from .batches import build_context_encoders, build_video_vae
     from .distributed import barrier, init_distributed
 
@@ -40,6 +38,18 @@ def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = No
         barrier(env)
     vae = build_video_vae(config, env.device, clips)
     text_encoder, image_encoder = build_context_encoders(config, env.device)
+    return encode_into_cache(clips, vae, text_encoder, image_encoder, out_dir, env, limit)
+
+
+def encode_into_cache(
+    clips, vae, text_encoder, image_encoder, out_dir, env, limit: int | None = None, batch_size: int = 8
+):
+    """Each rank encodes every world-size-th clip of `clips` into `out_dir` (keeping files already there);
+    all ranks return once the whole cache is written."""
+    from one4d_data.latent_cache import build_latent_cache
+
+    from .distributed import barrier
+
     count = len(clips) if limit is None else min(limit, len(clips))
     indices = list(range(env.rank, count, env.world_size))
 
@@ -61,6 +71,7 @@ def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = No
             encode_video,
             encode_text,
             encode_image=encode_image if image_encoder is not None else None,
+            batch_size=batch_size,
             indices=indices,
             on_written=lambda _path: bar.update(1),
         )

@@ -19,7 +19,9 @@ else:  # pragma: no cover
 
 import tomli_w
 
-VARIANTS = ("tiny", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
+VARIANTS = ("tiny", "one4d-tiny", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
+CPU_VARIANTS = ("tiny", "one4d-tiny")
+NAMED_VAES = ("one4d-tiny", "linear-patch", "tiny")
 COUPLINGS = ("dlc", "channel", "spatial")
 DATA_SOURCES = ("synthetic", "datasets", "cache")
 DISTRIBUTED = ("auto", "none", "ddp", "fsdp")
@@ -36,18 +38,20 @@ class ModelConfig:
     variant: str = "tiny"
     base_path: str | None = None  # local diffusers directory or original Wan-layout safetensors
     base_config: str | None = None  # local config directory for original-layout weights
-    vae: str = "linear-patch"  # "linear-patch" (fitted on the data), "tiny", or a local Wan VAE path
+    # "one4d-tiny" (the tiny One4D's trained VAE, shipped), "linear-patch" (PCA fitted on the data), "tiny"
+    # (random Wan VAE, for tests), or a local Wan VAE path.
+    vae: str = "linear-patch"
     # Local umT5 / CLIP folders (transformers layout, or the diffusers Wan2.1 folder holding text_encoder/ +
     # tokenizer/ and image_encoder/ + image_processor/). Empty: the tiny stand-ins (tiny variant only).
     text_encoder: str = ""
     image_encoder: str = ""
     coupling: str = "dlc"
     lora_rank: int = 64
-    lora_alpha: float | None = None  # None: equal to the rank
+    lora_alpha: float | None = None  # None: equal to the rank (scale 1); the Wan presets use rank / 2
     lora_dropout: float = 0.0
     num_links: int = 5
     link_blocks: list[int] | None = None
-    train_base: bool = False  # only for CPU-sized models whose base is random
+    train_base: bool = False  # only for the CPU-sized variants (e.g. to train a random test base)
     gradient_checkpointing: bool = False
     attention_backend: str = "native"
 
@@ -67,6 +71,9 @@ class DataConfig:
     width: int = 624
     task_ratios: list[float] = field(default_factory=lambda: [0.35, 0.30, 0.35])
     num_workers: int = 0
+    # Encode every clip once before training (into cache_dir, else <output_dir>/latent-cache) instead of at
+    # every step; synthetic and dataset sources only.
+    pre_encode: bool = False
 
 
 @dataclass
@@ -78,6 +85,16 @@ class OptimConfig:
     schedule: str = "constant"
     max_grad_norm: float = 1.0
     grad_accum: int = 1
+
+
+@dataclass
+class SamplingConfig:
+    """How the trained model is sampled: by the held-out evaluation, and by `One4DPipeline` /
+    `one4d-generate` when the user gives no setting (the run records it)."""
+
+    steps: int = 50
+    guidance_scale: float = 6.0
+    shift: float = 3.0
 
 
 @dataclass
@@ -95,37 +112,52 @@ class TrainConfig:
     save_every: int = 500
     keep_last: int = 3
     eval_every: int = 0  # 0: only before and after training
-    eval_sampling_steps: int = 20
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The embedded default: a few minutes on a 2-core laptop CPU. The random tiny base is trained too.
+    # The embedded default: One4D fine-tuning proper on a 2-core laptop CPU in under 10 minutes. The shipped
+    # tiny One4D base (`one4d_model.tiny`, made by `one4d-pretrain`) stays frozen; the two LoRA branches, the
+    # control links and the XYZ heads train on synthetic scenes, UMC tasks at the paper's ratios. Clips are
+    # encoded once (pre_encode), so a step costs only the transformer.
     "tiny-cpu": {
         "output_dir": "runs/tiny-cpu",
-        "max_steps": 300,
+        "max_steps": 1500,
         "batch_size": 4,
-        "log_every": 10,
-        "save_every": 100,
-        "eval_sampling_steps": 16,
+        "log_every": 25,
+        "save_every": 250,
         "timestep_shift": 3.0,
         "model": {
-            "variant": "tiny",
-            "vae": "linear-patch",
-            "lora_rank": 16,
+            "variant": "one4d-tiny",
+            "vae": "one4d-tiny",
+            "lora_rank": 32,
+            "lora_alpha": 16.0,  # rank / 2 (scale 0.5), as the Wan presets and VideoX-Fun / 4DNeX
             "num_links": 2,
-            "train_base": True,
         },
-        "data": {"num_clips": 512, "eval_clips": 4, "num_frames": 9, "height": 64, "width": 96},
-        "optim": {"lr": 1e-3, "warmup_steps": 20, "schedule": "cosine", "grad_accum": 1},
+        "data": {
+            "num_clips": 1024,
+            "eval_clips": 8,
+            "num_frames": 9,
+            "height": 64,
+            "width": 96,
+            "pre_encode": True,
+        },
+        "optim": {"lr": 1e-3, "warmup_steps": 50, "schedule": "cosine", "grad_accum": 1},
+        "sampling": {"steps": 20, "guidance_scale": 1.0, "shift": 3.0},
     },
     "wan-1.3b": {
         "output_dir": "runs/wan-1.3b",
         "max_steps": 5500,
         "precision": "bf16",
-        "model": {"variant": "wan2.1-fun-1.3b-inp", "vae": "", "gradient_checkpointing": True},
+        "model": {
+            "variant": "wan2.1-fun-1.3b-inp",
+            "vae": "",
+            "lora_alpha": 32.0,
+            "gradient_checkpointing": True,
+        },
         "data": {"source": "cache"},
         "optim": {"lr": 1e-4, "grad_accum": 4},
     },
@@ -140,6 +172,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "variant": "wan2.1-fun-14b-inp",
             "vae": "",
             "lora_rank": 64,
+            "lora_alpha": 32.0,  # rank / 2 (scale 0.5), as VideoX-Fun and 4DNeX train LoRA on this base
             "num_links": 5,
             "gradient_checkpointing": True,
         },
@@ -269,9 +302,9 @@ def validate(config: TrainConfig) -> None:
     need(0 <= m.lora_dropout < 1, "model.lora_dropout", "a value in [0, 1)", m.lora_dropout)
     need(m.num_links >= 0, "model.num_links", "a non-negative integer", m.num_links)
     need(
-        not (m.train_base and m.variant != "tiny"),
+        not (m.train_base and m.variant not in CPU_VARIANTS),
         "model.train_base",
-        "false for the Wan variants (the base stays frozen; only 'tiny' trains it)",
+        f"false for the Wan variants (the base stays frozen; only {CPU_VARIANTS} may train it)",
         m.train_base,
     )
     need(d.source in DATA_SOURCES, "data.source", f"one of {DATA_SOURCES}", d.source)
@@ -297,6 +330,12 @@ def validate(config: TrainConfig) -> None:
     )
     need(d.num_clips >= 1, "data.num_clips", "a positive integer", d.num_clips)
     need(d.num_workers >= 0, "data.num_workers", "a non-negative integer", d.num_workers)
+    need(
+        not (d.pre_encode and d.source == "cache"),
+        "data.pre_encode",
+        "false when data.source = 'cache' (the cache is already encoded)",
+        d.pre_encode,
+    )
     need(o.lr > 0, "optim.lr", "a positive number", o.lr)
     need(
         len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas", "two values in [0, 1)", o.betas
@@ -316,6 +355,10 @@ def validate(config: TrainConfig) -> None:
     need(0 <= config.cfg_dropout < 1, "cfg_dropout", "a value in [0, 1)", config.cfg_dropout)
     need(config.precision in PRECISIONS, "precision", f"one of {PRECISIONS}", config.precision)
     need(config.distributed in DISTRIBUTED, "distributed", f"one of {DISTRIBUTED}", config.distributed)
+    sp = config.sampling
+    need(sp.steps >= 1, "sampling.steps", "a positive integer", sp.steps)
+    need(sp.guidance_scale >= 0, "sampling.guidance_scale", "a non-negative number", sp.guidance_scale)
+    need(sp.shift > 0, "sampling.shift", "a positive number", sp.shift)
     need(config.keep_last >= 1, "keep_last", "a positive integer", config.keep_last)
     need(config.save_every >= 1, "save_every", "a positive integer", config.save_every)
     need(config.log_every >= 1, "log_every", "a positive integer", config.log_every)
@@ -329,9 +372,9 @@ def validate(config: TrainConfig) -> None:
         ("data.captions", d.captions),
     ):
         need(not value or Path(value).exists(), key, "an existing local path", value)
-    vae_is_path = m.vae not in ("", "linear-patch", "tiny")
+    vae_is_path = m.vae not in ("", *NAMED_VAES)
     need(not vae_is_path or Path(m.vae).exists(), "model.vae", "an existing local path", m.vae)
-    if m.variant != "tiny":
+    if m.variant not in CPU_VARIANTS:
         need(bool(m.base_path), "model.base_path", f"a local path to the {m.variant} weights", m.base_path)
         need(vae_is_path, "model.vae", "a local path to the Wan2.1 VAE", m.vae)
         if d.source != "cache":  # a cache already holds the text and image embeddings

@@ -1,91 +1,223 @@
-"""Held-out evaluation a user can read: flow-matching loss and the depth error of the recovered geometry.
+"""Held-out evaluation: what the trained model does on synthetic scenes it never saw, as a user runs it.
 
-Reconstruction task (full video observed): sample RGB + XYZ latents, decode the pointmaps, undo the clip's
-normalisation, recover cameras and depth with `one4d_geometry.recover_cameras`, and compare the depth with
-the ground truth (AbsRel after per-clip median scaling, since generated pointmaps are scale-free).
+Every task goes through `One4DPipeline` with the run's sampling settings (what `one4d-generate` uses by
+default), cameras and depth come from `recover_cameras` on the generated pointmaps, and the scores sit beside
+two references on the same clips:
+- "constant": the trivial answer (a constant depth map, identity rotations, the synthetic scenes' mean focal
+  length), which a model must beat to have learned anything;
+- "ground truth through the VAE": the true pointmaps encoded and decoded by the run's VAE, then recovered
+  the same way: the best the model can reach with this VAE.
+Depth is scored with one median scale per clip (generated pointmaps have no scale); rotations relative to the
+first frame; for the single-image and sparse-frame tasks only the observed frames are scored (the others are
+generated, not reconstructed), and the RGB of the frames that were not given is scored by PSNR.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from one4d_data.dataset import collate_samples
-from one4d_data.normalize import PointmapNormalization
+from one4d_data.clip import Clip
+from one4d_data.dataset import SyntheticSource, collate_samples
+from one4d_data.normalize import decode_pointmaps, encode_pointmaps, robust_normalization
+from one4d_data.synthetic import FOCAL_RANGE
 from one4d_data.umc import TASKS
-from one4d_geometry.recovery import recover_cameras
-from one4d_model.conditioning import pack_frame_mask
-from one4d_model.sampling import SamplerConfig, sample_joint
-
-from .batches import EncodedBatches
-from .losses import flow_matching_loss
+from one4d_geometry.metrics import (
+    focal_relative_error,
+    median_scaled_depth_errors,
+    relative_rotation_errors_deg,
+)
+from one4d_geometry.recovery import CameraRecovery, recover_cameras
 
 FIXED_SIGMAS = (0.25, 0.5, 0.75)
+"""Noise levels of the held-out flow-matching loss (with fixed noise, so it is comparable across steps)."""
+MEAN_FOCAL = sum(FOCAL_RANGE) / 2
+"""fx / width of the constant reference: the mean of the synthetic scenes' focal range."""
 
 
-def depth_abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
-    """AbsRel after median scaling over all valid pixels of the clip."""
-    valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
-    if valid.sum() < 16:
-        return math.nan
-    scale = np.median(gt[valid]) / np.median(pred[valid])
-    return float(np.mean(np.abs(pred[valid] * scale - gt[valid]) / gt[valid]))
+@dataclass
+class GeometryScores:
+    """Mean scores over clips; `recovered` clips of `clips` gave cameras (the others count as failures)."""
 
-
-def _full_video_batch(source: EncodedBatches) -> tuple[dict, object]:
-    items = []
-    full = TASKS.index("full_video")
-    for index in range(len(source.dataset)):
-        item = source.dataset[index]
-        item["cond_rgb"] = item["rgb"].clone()
-        item["frame_mask"] = torch.ones_like(item["frame_mask"])
-        item["task"] = torch.tensor(full)
-        items.append(item)
-    samples = collate_samples(items)
-    return samples, source.encode(samples)
+    abs_rel: float
+    delta: float
+    focal_error: float
+    rotation_error_deg: float
+    recovered: int
+    clips: int
+    psnr: float = math.nan  # RGB of the frames that were not given (single-image and sparse tasks)
 
 
 @torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, source: EncodedBatches, sampling_steps: int, seed: int
-) -> dict[str, float]:
-    """val_loss (fixed sigmas and noise) and depth_absrel of the recovered geometry (full-video task)."""
+def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, float]:
+    """Flow-matching loss (RGB, XYZ and their sum) of the full-video task over every held-out clip, at the
+    sigmas `FIXED_SIGMAS` with fixed noise, so values are comparable across steps and runs."""
+    from .losses import flow_matching_loss
+
     was_training = model.training
     model.eval()
-    samples, batch = _full_video_batch(source)
+    items = []
+    for index in range(len(batches.dataset)):
+        item = batches.dataset[index]
+        item["cond_rgb"] = item["rgb"].clone()
+        item["frame_mask"] = torch.ones_like(item["frame_mask"])
+        item["task"] = torch.tensor(TASKS.index("full_video"))
+        items.append(item)
+    batch = batches.encode(collate_samples(items))
     gen = torch.Generator().manual_seed(seed)
-    losses = []
+    rgb, xyz = [], []
     for sigma in FIXED_SIGMAS:
         sigmas = torch.full((batch.rgb.shape[0],), sigma, device=batch.rgb.device)
         noise_rgb = torch.randn(batch.rgb.shape, generator=gen).to(batch.rgb)
         noise_xyz = torch.randn(batch.xyz.shape, generator=gen).to(batch.xyz)
-        losses.append(float(flow_matching_loss(model, batch, sigmas, noise_rgb, noise_xyz).total))
-    mask = pack_frame_mask(samples["frame_mask"].to(batch.rgb.device), tuple(batch.rgb.shape[-2:]))
-    result = sample_joint(
-        model,
-        batch.cond,
-        mask,
-        batch.text,
-        batch.image,
-        config=SamplerConfig(num_steps=sampling_steps, guidance_scale=1.0, shift=3.0),
-        generator=torch.Generator(device=batch.rgb.device).manual_seed(seed),
-    )
-    xyz = source.vae.decode(result.xyz).float().cpu()  # (B, 3, F, H, W) in [-1, 1]
-    errors = []
-    for i in range(xyz.shape[0]):
-        norm = PointmapNormalization(samples["norm_center"][i].numpy(), float(samples["norm_scale"][i]))
-        points = norm.invert(xyz[i].permute(1, 2, 3, 0).numpy())
-        gt = samples["depth"][i].numpy()
-        try:
-            recovery = recover_cameras(points)
-            errors.append(depth_abs_rel(np.asarray(recovery.depth), gt))
-        except ValueError:
-            errors.append(math.nan)  # geometry too broken to recover a camera: counts as a failure
+        terms = flow_matching_loss(model, batch, sigmas, noise_rgb, noise_xyz)
+        rgb.append(float(terms.rgb.mean()))
+        xyz.append(float(terms.xyz.mean()))
     model.train(was_training)
-    finite = [e for e in errors if math.isfinite(e)]
     return {
-        "val_loss": float(np.mean(losses)),
-        "depth_absrel": float(np.mean(finite)) if finite else math.nan,
-        "recovered_clips": float(len(finite)),
+        "val_loss": float(np.mean(rgb) + np.mean(xyz)),
+        "val_loss_rgb": float(np.mean(rgb)),
+        "val_loss_xyz": float(np.mean(xyz)),
     }
+
+
+def held_out_clips(count: int, num_frames: int, height: int, width: int, seed: int) -> list[Clip]:
+    """`count` synthetic scenes from seeds that training never uses."""
+    source = SyntheticSource(count, num_frames, height, width, seed=seed)
+    return [source[i] for i in range(count)]
+
+
+def _frame_scores(
+    depth: np.ndarray, c2w: np.ndarray, focal: np.ndarray, clip: Clip, frames: np.ndarray
+) -> tuple[float, float, float, float]:
+    gt_depth = np.where(clip.valid, clip.depth, np.nan)[frames]
+    abs_rel, delta, _ = median_scaled_depth_errors(depth[frames], gt_depth)
+    focal_error = focal_relative_error(focal[frames], clip.K[frames, 0, 0])
+    rotation = math.nan
+    if len(frames) > 1:  # frame 0 is always scored: rotations relative to it
+        rotation = float(np.mean(relative_rotation_errors_deg(c2w[frames], clip.c2w[frames])))
+    return abs_rel, delta, focal_error, rotation
+
+
+def _recover(points: np.ndarray, valid: np.ndarray, reliable: np.ndarray) -> CameraRecovery | None:
+    try:
+        return recover_cameras(points, mask=valid, fit_mask=reliable)
+    except ValueError:  # not enough reliable geometry for a camera: a failure of the model, counted
+        return None
+
+
+def _mean_scores(rows: list[tuple[float, ...] | None], psnr: list[float]) -> GeometryScores:
+    done = [r for r in rows if r is not None]
+
+    def mean(i: int) -> float:
+        values = [r[i] for r in done if math.isfinite(r[i])]
+        return float(np.mean(values)) if values else math.nan
+
+    finite_psnr = [p for p in psnr if math.isfinite(p)]
+    return GeometryScores(
+        abs_rel=mean(0),
+        delta=mean(1),
+        focal_error=mean(2),
+        rotation_error_deg=mean(3),
+        recovered=len(done),
+        clips=len(rows),
+        psnr=float(np.mean(finite_psnr)) if finite_psnr else math.nan,
+    )
+
+
+def psnr(generated: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR in dB of uint8 images."""
+    mse = np.mean((generated.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+
+
+def evaluate_task(pipeline, clips: list[Clip], task: str, seed: int = 0) -> GeometryScores:
+    """The pipeline on each clip for `task` (its sampling defaults), scored on the observed frames."""
+    rows: list[tuple[float, ...] | None] = []
+    psnrs: list[float] = []
+    for index, clip in enumerate(clips):
+        out = pipeline(clip.rgb, task=task, prompt=clip.caption, seed=seed + index)
+        observed = np.flatnonzero(out.frame_mask > 0)
+        hidden = np.flatnonzero(out.frame_mask == 0)
+        if len(hidden):
+            psnrs.append(psnr(out.frames[hidden], clip.rgb[hidden]))
+        recovery = _recover(out.pointmaps, out.valid, out.reliable)
+        if recovery is None:
+            rows.append(None)
+            continue
+        rows.append(_frame_scores(recovery.depth, recovery.c2w, recovery.focal, clip, observed))
+    return _mean_scores(rows, psnrs)
+
+
+def constant_reference(clips: list[Clip]) -> GeometryScores:
+    """The trivial answer: constant depth, identity rotations, the mean focal length of the scenes."""
+    rows = []
+    for clip in clips:
+        frames = np.arange(clip.num_frames)
+        depth = np.ones(clip.depth.shape, dtype=np.float32)
+        c2w = np.tile(np.eye(4), (clip.num_frames, 1, 1))
+        focal = np.full(clip.num_frames, MEAN_FOCAL * clip.width)
+        rows.append(_frame_scores(depth, c2w, focal, clip, frames))
+    return _mean_scores(rows, [])
+
+
+@torch.no_grad()
+def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") -> GeometryScores:
+    """True pointmaps through the VAE (encode, decode, read the code back) and recovered like the model's."""
+    rows: list[tuple[float, ...] | None] = []
+    for clip in clips:
+        norm = robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
+        points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
+        code = encode_pointmaps(points, torch.from_numpy(clip.valid), norm).permute(3, 0, 1, 2)[None]
+        decoded = vae.decode(vae.encode(code.to(device))).float()[0].permute(1, 2, 3, 0).cpu().numpy()
+        read = decode_pointmaps(decoded, norm)
+        recovery = _recover(read.points, read.valid, read.reliable)
+        if recovery is None:
+            rows.append(None)
+            continue
+        frames = np.arange(clip.num_frames)
+        rows.append(_frame_scores(recovery.depth, recovery.c2w, recovery.focal, clip, frames))
+    return _mean_scores(rows, [])
+
+
+def evaluate_geometry(pipeline, vae, clips: list[Clip], seed: int = 0) -> dict[str, GeometryScores]:
+    """Rows "full_video", "sparse_frames", "single_image" (the model), "constant" and "vae" (references)."""
+    rows = {task: evaluate_task(pipeline, clips, task, seed) for task in reversed(TASKS)}
+    rows["constant"] = constant_reference(clips)
+    rows["vae"] = vae_reference(vae, clips, pipeline.device)
+    return rows
+
+
+ROW_LABELS = {
+    "full_video": "full video (all frames)",
+    "sparse_frames": "sparse frames (observed)",
+    "single_image": "single image (frame 0)",
+    "constant": "reference: constant",
+    "vae": "reference: GT through VAE",
+}
+
+
+def format_geometry_table(rows: dict[str, GeometryScores]) -> str:
+    """A Markdown table of the rows of `evaluate_geometry`."""
+
+    def cell(value: float, fmt: str) -> str:
+        return "-" if not math.isfinite(value) else format(value, fmt)
+
+    lines = [
+        "| held-out | depth AbsRel | delta<1.25 | focal error | rotation error | RGB PSNR | recovered |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, s in rows.items():
+        lines.append(
+            f"| {ROW_LABELS.get(key, key)} | {cell(s.abs_rel, '.3f')} | {cell(s.delta, '.3f')} | "
+            f"{cell(100 * s.focal_error, '.1f')} % | {cell(s.rotation_error_deg, '.2f')} deg | "
+            f"{cell(s.psnr, '.1f')} dB | {s.recovered}/{s.clips} |"
+        )
+    return "\n".join(lines)
+
+
+def flatten_scores(rows: dict[str, GeometryScores]) -> dict[str, float]:
+    """{"full_video/abs_rel": ..., ...} for the metrics log."""
+    return {f"{key}/{name}": float(value) for key, s in rows.items() for name, value in asdict(s).items()}

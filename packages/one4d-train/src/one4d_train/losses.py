@@ -48,12 +48,13 @@ def flow_matching_loss(
     noise_xyz: torch.Tensor,
     drop_context: torch.Tensor | None = None,
 ) -> LossTerms:
-    """MSE between predicted and true velocities (eps - x0) on both modalities."""
+    """MSE between predicted and true velocities (eps - x0) on both modalities. Where `drop_context` is set,
+    the caption is replaced by the empty caption's states (`batch.empty_text`) and the image context stays:
+    the unconditional input that classifier-free guidance samples with (`one4d_model.sampling`)."""
     text, image = batch.text, batch.image
     if drop_context is not None and bool(drop_context.any()):
-        keep = (~drop_context).to(text.dtype).view(-1, 1, 1)
-        text = text * keep
-        image = None if image is None else image * keep.to(image.dtype)
+        empty = batch.empty_text.to(text).expand_as(text)
+        text = torch.where(drop_context.view(-1, 1, 1).to(text.device), empty, text)
     noisy_rgb = add_noise(batch.rgb, noise_rgb, sigmas)
     noisy_xyz = add_noise(batch.xyz, noise_xyz, sigmas)
     timesteps = timesteps_from_sigmas(sigmas)

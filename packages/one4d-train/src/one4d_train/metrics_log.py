@@ -13,7 +13,14 @@ class MetricsLog:
     """Rank-0 logging. On resume, records after the resumed step are dropped so the log matches an
     uninterrupted run."""
 
-    def __init__(self, output_dir: str | Path, enabled: bool, total_steps: int, start_step: int) -> None:
+    def __init__(
+        self,
+        output_dir: str | Path,
+        enabled: bool,
+        total_steps: int,
+        start_step: int,
+        desc: str = "one4d-train",
+    ) -> None:
         self.enabled = enabled
         self.path = Path(output_dir) / "metrics.jsonl"
         self._writer = None
@@ -29,9 +36,7 @@ class MetricsLog:
             )
         except ImportError:  # pragma: no cover - tensorboard is a declared dependency
             self._writer = None
-        self._bar = tqdm(
-            total=total_steps, initial=start_step, desc="one4d-train", unit="step", dynamic_ncols=True
-        )
+        self._bar = tqdm(total=total_steps, initial=start_step, desc=desc, unit="step", dynamic_ncols=True)
 
     def _truncate_after(self, step: int) -> None:
         if not self.path.exists():

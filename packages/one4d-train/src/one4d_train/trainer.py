@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
-from one4d_model import build_one4d_transformer
+from one4d_model import One4DPipeline, build_one4d_transformer
+from one4d_model.sampling import SamplerConfig
 from one4d_model.transformer import parameter_report
 
 from .batches import (
@@ -18,8 +18,10 @@ from .batches import (
     build_context_encoders,
     build_video_vae,
     dataset_clips,
+    pre_encode_dir,
     synthetic_clips,
 )
+from .cache import encode_into_cache
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, save_config, to_dict
 from .distributed import (
@@ -31,7 +33,7 @@ from .distributed import (
     unwrap,
     wrap_model,
 )
-from .evaluation import evaluate
+from .evaluation import evaluate_geometry, flatten_scores, format_geometry_table, held_out_losses
 from .loading import PositionSchedule, sample_positions
 from .losses import draw_noise, flow_matching_loss
 from .metrics_log import MetricsLog
@@ -86,13 +88,13 @@ class Trainer:
         core = build_model(config, env.device)
         self.report = parameter_report(core)
         self.data = self._build_data()
-        self.eval_data = None
+        self.eval_data, self.eval_clips = None, []
         if config.data.source == "synthetic":
-            d = self.data
             held_out = synthetic_clips(config, held_out=True)
             self.eval_data = EncodedBatches(
-                held_out, held_out.seed, d.vae, d.text_encoder, d.image_encoder, env.device
+                held_out, held_out.seed, self.vae, self.text_encoder, self.image_encoder, env.device
             )
+            self.eval_clips = [held_out.source[i] for i in range(len(held_out))]
         self.model = wrap_model(core, self.strategy, env, bf16=config.precision == "bf16")
         params = [p for p in self.model.parameters() if p.requires_grad]
         o = config.optim
@@ -105,7 +107,9 @@ class Trainer:
                 self.step = load_checkpoint(path, self.model, self.optimizer, self.scheduler, env)
 
     def _build_data(self):
+        """Training batches; also sets the VAE and context encoders (None when training reads a cache)."""
         config, env = self.config, self.env
+        self.vae = self.text_encoder = self.image_encoder = None
         if config.data.source == "cache":
             return CachedBatches(config, env.device)
         clips = synthetic_clips(config) if config.data.source == "synthetic" else dataset_clips(config)
@@ -114,9 +118,13 @@ class Trainer:
             if env.is_main:
                 build_video_vae(config, env.device, clips)
             torch.distributed.barrier()
-        vae = build_video_vae(config, env.device, clips)
-        text_encoder, image_encoder = build_context_encoders(config, env.device)
-        return EncodedBatches(clips, clips.seed, vae, text_encoder, image_encoder, env.device)
+        self.vae = build_video_vae(config, env.device, clips)
+        self.text_encoder, self.image_encoder = build_context_encoders(config, env.device)
+        if config.data.pre_encode:  # encode every clip once, then train from the cache
+            cache_dir = pre_encode_dir(config)
+            encode_into_cache(clips, self.vae, self.text_encoder, self.image_encoder, cache_dir, env)
+            return CachedBatches(config, env.device, cache_dir)
+        return EncodedBatches(clips, clips.seed, self.vae, self.text_encoder, self.image_encoder, env.device)
 
     @property
     def core(self) -> torch.nn.Module:
@@ -171,11 +179,32 @@ class Trainer:
         metrics["samples"] = samples * env.world_size
         return metrics
 
-    def evaluate(self) -> dict[str, float] | None:
+    def sampler(self) -> SamplerConfig:
+        sp = self.config.sampling
+        return SamplerConfig(num_steps=sp.steps, guidance_scale=sp.guidance_scale, shift=sp.shift)
+
+    def evaluate(self, geometry: bool = True) -> tuple[dict[str, float], str] | None:
+        """Held-out flow-matching losses and, with `geometry`, the geometry table of `evaluation`
+        (through `One4DPipeline` with the run's sampling settings); returns (values, table)."""
         if self.eval_data is None:
             return None
+        seed = self.config.seed
         with self._autocast():
-            return evaluate(self.core, self.eval_data, self.config.eval_sampling_steps, seed=self.config.seed)
+            values = held_out_losses(self.core, self.eval_data, seed)
+            if not geometry:
+                return values, ""
+            pipeline = One4DPipeline(
+                self.core,
+                self.vae,
+                self.text_encoder,
+                self.image_encoder,
+                device=self.env.device,
+                sampling=self.sampler(),
+            )
+            rows = evaluate_geometry(pipeline, self.vae, self.eval_clips, seed)
+        self.model.train()
+        values.update(flatten_scores(rows))
+        return values, format_geometry_table(rows)
 
     def save(self) -> Path:
         meta = {"step": str(self.step), "config": json.dumps(to_dict(self.config))}
@@ -212,9 +241,9 @@ class Trainer:
                 self.save()
                 last_saved = self.step
             if c.eval_every and self.step % c.eval_every == 0 and self.step < c.max_steps:
-                result = self.evaluate()
+                result = self.evaluate(geometry=False)
                 if result:
-                    log.log(self.step, {f"eval/{k}": v for k, v in result.items()})
+                    log.log(self.step, {f"eval/{k}": v for k, v in result[0].items()})
         return last_saved
 
     def fit(self, run_eval: bool = True) -> dict[str, object]:
@@ -226,11 +255,11 @@ class Trainer:
             f"trainable {self.report['trainable']:,} / frozen {self.report['frozen']:,} parameters"
         )
         if run_eval and self.step == 0:
-            before = self.evaluate()
+            before = self.evaluate(geometry=False)
             if before:
-                summary["eval_before"] = before
-                log.log(0, {f"eval/{k}": v for k, v in before.items()})
-                log.message(_format_eval("before training", before))
+                summary["eval_before"] = before[0]
+                log.log(0, {f"eval/{k}": v for k, v in before[0].items()})
+                log.message(_format_losses("before training", before[0]))
         schedule = PositionSchedule(
             self.step, c.max_steps, c.optim.grad_accum, env.world_size, env.rank, c.batch_size
         )
@@ -243,22 +272,28 @@ class Trainer:
             self.save()
         summary["checkpoint"] = str(self.output_dir / "checkpoints" / "latest")
         if run_eval:
-            after = self.evaluate()
+            log.message("one4d-train: held-out evaluation (sampling every task, recovering cameras)")
+            after = self.evaluate(geometry=True)
             if after:
-                summary["eval_after"] = after
-                log.log(self.step, {f"eval/{k}": v for k, v in after.items()})
-                log.message(_format_eval("after training", after))
+                values, table = after
+                summary["eval_after"], summary["eval_table"] = values, table
+                log.log(self.step, {f"eval/{k}": v for k, v in values.items()})
+                log.message(_format_losses("after training", values))
+                sp = c.sampling
+                log.message(
+                    f"[held-out, after training] {len(self.eval_clips)} synthetic scenes never seen in "
+                    f"training; One4DPipeline with {sp.steps} steps, guidance {sp.guidance_scale}, shift "
+                    f"{sp.shift}; cameras and depth by recover_cameras\n{table}"
+                )
         log.close()
         summary["final_step"] = self.step
         return summary
 
 
-def _format_eval(label: str, values: dict[str, float]) -> str:
-    absrel = values["depth_absrel"]
-    absrel_text = "n/a (no camera could be recovered)" if math.isnan(absrel) else f"{absrel:.3f}"
+def _format_losses(label: str, values: dict[str, float]) -> str:
     return (
-        f"[held-out, {label}] flow-matching loss {values['val_loss']:.4f} | depth AbsRel of the recovered "
-        f"geometry {absrel_text} ({int(values['recovered_clips'])} clips recovered)"
+        f"[held-out, {label}] flow-matching loss {values['val_loss']:.4f} "
+        f"(RGB {values['val_loss_rgb']:.4f}, XYZ {values['val_loss_xyz']:.4f})"
     )
 
 
