@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from one4d_train import cli
 from one4d_train.config import ConfigError, load_config, save_config
@@ -49,13 +51,21 @@ def test_config_file_then_overrides(tmp_path):
         ("data.num_frames=8", "4k \\+ 1"),
         ("model.coupling=sideways", "model.coupling"),
         ("batch_size=two", "batch_size"),
-        ("model.variant=wan2.1-fun-14b-inp", "model.train_base"),
+        ("model.variant=wan2.1-fun-14b-inp", "model.base_path"),
         ("data.source=cache", "data.cache_dir"),
     ],
 )
 def test_bad_values_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[override])
+
+
+def test_only_cpu_sized_bases_may_be_trained(tmp_path):
+    paths = [f'{key}="{tmp_path}"' for key in ("model.base_path", "model.vae")]
+    with pytest.raises(ConfigError, match="model.train_base"):
+        load_config(
+            preset="one4d-14b", overrides=[*paths, "model.train_base=true", 'data.source="synthetic"']
+        )
 
 
 def test_unknown_key_in_file_is_named(tmp_path):
@@ -109,3 +119,14 @@ def test_wan_variants_need_encoders_unless_training_from_a_cache(tmp_path):
 def test_paths_and_dataset_specs_are_checked_before_loading(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides)
+
+
+def test_cli_trains_then_prints_the_held_out_geometry_beside_its_references(tmp_path, capsys):
+    small = str(Path(__file__).parent / "small.toml")
+    assert cli.main(["--config", small, "--output-dir", str(tmp_path / "run"), "--max-steps", "1"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    for row in ("full video (all frames)", "sparse frames (observed)", "single image (frame 0)"):
+        assert f"| {row} |" in text
+    assert "| reference: constant |" in text and "| reference: GT through VAE |" in text
+    assert "full-video depth AbsRel" in text and "checkpoint in" in text

@@ -60,3 +60,18 @@ def test_caption_dropout_uses_the_empty_caption_and_keeps_the_image(small_config
     assert torch.equal(seen["text"][0], batch.empty_text[0]) and torch.equal(seen["text"][1], batch.text[1])
     assert torch.equal(seen["image"], batch.image)
     assert np.isfinite(float(batch.text.abs().sum()))
+
+
+def test_pre_encoded_batches_equal_the_batches_encoded_at_each_step(small_config):
+    """`data.pre_encode` (as the embedded default does) changes when clips are encoded, not what trains."""
+    from one4d_train.batches import CachedBatches
+    from one4d_train.trainer import Trainer
+
+    inline = Trainer(small_config("max_steps=1", name="inline"))
+    cached = Trainer(small_config("max_steps=1", "data.pre_encode=true", name="cached"))
+    assert isinstance(cached.data, CachedBatches) and (cached.output_dir / "latent-cache").is_dir()
+    positions = list(range(6))
+    a, b = inline.data.batch(positions), cached.data.batch(positions)
+    assert torch.equal(a.task, b.task)
+    for name in ("rgb", "xyz", "cond", "mask", "text", "image", "empty_text"):
+        torch.testing.assert_close(getattr(b, name), getattr(a, name), atol=1e-5, rtol=0, msg=name)

@@ -61,8 +61,11 @@ def run_ablation(
 
     output_dir = Path(output_dir)
     rows: dict[str, dict[str, float]] = {}
+    # Every run reads the same clips through the same VAE: encode them once for all (when pre-encoding).
+    shared = [f"data.cache_dir={_toml_string(str(output_dir / 'latent-cache'))}"]
+    overrides = [*shared, *(overrides or [])]
     first = load_config(
-        config_file, preset, [*(overrides or []), f"output_dir={_toml_string(str(output_dir / 'base'))}"]
+        config_file, preset, [*overrides, f"output_dir={_toml_string(str(output_dir / 'base'))}"]
     )
     rows["base (before fine-tuning)"] = base_row(first)
     for coupling in couplings:
@@ -71,7 +74,7 @@ def run_ablation(
             config_file,
             preset,
             [
-                *(overrides or []),
+                *overrides,
                 f"model.coupling={_toml_string(coupling)}",
                 f"output_dir={_toml_string(str(run_dir))}",
             ],

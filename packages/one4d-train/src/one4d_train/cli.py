@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if "eval_before" in summary and "eval_after" in summary:
         before, after = summary["eval_before"], summary["eval_after"]
         print(
-            "one4d-train: held-out depth AbsRel "
-            f"{before['depth_absrel']:.3f} -> {after['depth_absrel']:.3f}, "
-            f"flow-matching loss {before['val_loss']:.4f} -> {after['val_loss']:.4f}"
+            f"one4d-train: held-out flow-matching loss {before['val_loss']:.4f} -> {after['val_loss']:.4f}; "
+            f"full-video depth AbsRel {after['full_video/abs_rel']:.3f} (constant depth "
+            f"{after['constant/abs_rel']:.3f}, ground truth through the VAE {after['vae/abs_rel']:.3f})"
         )
     print(f"one4d-train: checkpoint in {config.output_dir}/checkpoints (step {summary['final_step']})")
     return 0

@@ -72,7 +72,7 @@ class DataConfig:
     task_ratios: list[float] = field(default_factory=lambda: [0.35, 0.30, 0.35])
     num_workers: int = 0
     # Encode every clip once before training (into cache_dir, else <output_dir>/latent-cache) instead of at
-    # every step; synthetic and dataset sources only.
+    # every step; synthetic and dataset sources (a "cache" source is encoded already: ignored there).
     pre_encode: bool = False
 
 
@@ -330,12 +330,6 @@ def validate(config: TrainConfig) -> None:
     )
     need(d.num_clips >= 1, "data.num_clips", "a positive integer", d.num_clips)
     need(d.num_workers >= 0, "data.num_workers", "a non-negative integer", d.num_workers)
-    need(
-        not (d.pre_encode and d.source == "cache"),
-        "data.pre_encode",
-        "false when data.source = 'cache' (the cache is already encoded)",
-        d.pre_encode,
-    )
     need(o.lr > 0, "optim.lr", "a positive number", o.lr)
     need(
         len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas", "two values in [0, 1)", o.betas
