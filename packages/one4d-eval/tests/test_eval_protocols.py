@@ -14,6 +14,7 @@ from one4d_eval.depth import aggregate_depth, evaluate_depth_sequence
 from one4d_eval.protocols import BENCHMARKS, get_benchmark, ground_truth_depth, ground_truth_trajectory
 from one4d_eval.runner import PredictionError, evaluate_benchmark
 from one4d_geometry.cameras import invert_pose
+from one4d_geometry.errors import One4DError
 from one4d_geometry.tum import write_tum
 from PIL import Image
 from scipy.spatial.transform import Rotation
@@ -182,7 +183,7 @@ def test_tum_and_bonn_benchmarks_read_their_frames(datasets, tmp_path):
 
 def test_prediction_errors_name_the_file(datasets, tmp_path):
     root, sintel = datasets
-    with pytest.raises(PredictionError, match=r"alley_2/depth\.npz: no depth prediction"):
+    with pytest.raises(One4DError, match=r"alley_2/depth\.npz: no depth prediction"):
         evaluate_benchmark("sintel-depth", root / "sintel", tmp_path, sequences=["alley_2"])
     depth, _ = sintel["alley_2"]
     _write_prediction(tmp_path, "alley_2", depth=depth[:-1])

@@ -170,3 +170,20 @@ def test_all_invalid_frames_and_infinite_points_are_rejected():
     assert recover_cameras(infinite, mask=mask).depth.shape == (3, 8, 8)
     with pytest.raises(ValueError, match="sample_size"):
         recover_cameras(points, sample_size=3)
+
+
+def test_degenerate_pointmaps_raise_recovery_error_and_bad_input_geometry_error():
+    from one4d_geometry import GeometryError, One4DError, RecoveryError
+
+    coincident = np.ones((2, 8, 8, 3))
+    with pytest.raises(RecoveryError, match="coincide"):
+        recover_cameras(coincident)
+    too_few = np.full((2, 8, 8, 3), np.nan)
+    too_few[:, :2, :2] = np.random.default_rng(0).normal(size=(2, 2, 2, 3))
+    with pytest.raises(RecoveryError, match="fewer than"):
+        recover_cameras(too_few)
+    with pytest.raises(GeometryError) as bad_shape:
+        recover_cameras(np.zeros((8, 8, 3)))
+    assert not isinstance(bad_shape.value, RecoveryError)
+    # One root for every package; ValueError kept for callers that already catch it.
+    assert issubclass(RecoveryError, One4DError) and issubclass(GeometryError, ValueError)

@@ -6,9 +6,8 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
-from one4d_data.umc import TaskRatios
+from one4d_data.umc import TaskRatios, pack_frame_mask
 from one4d_model.build import build_one4d_transformer
-from one4d_model.conditioning import pack_frame_mask
 from one4d_model.configs import wan_config
 from one4d_model.flow_matching import add_noise, timesteps_from_sigmas
 from one4d_model.tiny import ASSETS, TINY_BASE_DIR, TINY_NAME, TINY_VAE_FILE

@@ -130,3 +130,14 @@ def test_cli_trains_then_prints_the_held_out_geometry_beside_its_references(tmp_
         assert f"| {row} |" in text
     assert "| reference: constant |" in text and "| reference: GT through VAE |" in text
     assert "full-video depth AbsRel" in text and "checkpoint in" in text
+
+
+def test_every_package_error_is_a_one4d_error():
+    from one4d_data.errors import DataError
+    from one4d_geometry.errors import GeometryError, One4DError, RecoveryError
+    from one4d_model.errors import ModelError, WeightsError
+
+    for error in (GeometryError, RecoveryError, DataError, ModelError, WeightsError, ConfigError):
+        assert issubclass(error, One4DError) and issubclass(error, ValueError), error
+    assert issubclass(WeightsError, KeyError)
+    assert str(WeightsError("run.safetensors: missing tensors")) == "run.safetensors: missing tensors"

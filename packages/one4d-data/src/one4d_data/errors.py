@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from one4d_geometry.errors import One4DError
 
-class DataError(ValueError):
+
+class DataError(One4DError, ValueError):
     """Bad input data; the message names the file (or clip) and the problem."""
 
     def __init__(self, where: str | Path, problem: str) -> None:

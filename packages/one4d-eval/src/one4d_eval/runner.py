@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from one4d_geometry.errors import One4DError
 from one4d_geometry.tum import read_tum
 
 from .camera import CameraScores, camera_scores, mean_camera_scores
@@ -49,7 +50,7 @@ class BenchmarkResult:
         }
 
 
-class PredictionError(ValueError):
+class PredictionError(One4DError, ValueError):
     """A prediction file is missing or does not match the benchmark's frames."""
 
 

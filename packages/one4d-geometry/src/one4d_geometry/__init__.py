@@ -13,6 +13,7 @@ from .cameras import (
     unproject_depth,
     world_to_camera,
 )
+from .errors import GeometryError, One4DError, RecoveryError
 from .focal import estimate_focal
 from .recovery import CameraRecovery, recover_cameras
 from .rotations import (
@@ -29,6 +30,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CameraRecovery",
+    "GeometryError",
+    "One4DError",
+    "RecoveryError",
     "Similarity",
     "associate_timestamps",
     "ate_rmse",

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .errors import GeometryError
+
 __all__ = ["Similarity", "ate_rmse", "umeyama"]
 
 
@@ -31,14 +33,14 @@ def umeyama(
     src = np.asarray(source, dtype=np.float64)
     dst = np.asarray(target, dtype=np.float64)
     if src.ndim != 2 or src.shape[1] != 3 or src.shape != dst.shape:
-        raise ValueError(f"source and target must both have shape (P, 3), got {src.shape} and {dst.shape}")
+        raise GeometryError(f"source and target must both have shape (P, 3), got {src.shape} and {dst.shape}")
     w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (len(src),) or np.any(w < 0) or not np.all(np.isfinite(w)):
-        raise ValueError(f"weights must be {len(src)} finite non-negative values")
+        raise GeometryError(f"weights must be {len(src)} finite non-negative values")
     if not (np.all(np.isfinite(src)) and np.all(np.isfinite(dst))):
-        raise ValueError("source and target must be finite")
+        raise GeometryError("source and target must be finite")
     if np.count_nonzero(w) < 3 or w.sum() <= 0:
-        raise ValueError("umeyama needs at least 3 points with positive weight")
+        raise GeometryError("umeyama needs at least 3 points with positive weight")
     w = w / w.sum()
     mu_src, mu_dst = w @ src, w @ dst
     src_c, dst_c = src - mu_src, dst - mu_dst

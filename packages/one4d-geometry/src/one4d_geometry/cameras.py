@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import GeometryError
+
 __all__ = [
     "c2w_to_extrinsics",
     "camera_to_world",
@@ -27,14 +29,14 @@ __all__ = [
 def _as_array(name: str, value: np.ndarray, tail: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(value)
     if array.ndim < len(tail) or array.shape[array.ndim - len(tail) :] != tail:
-        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {array.shape}")
+        raise GeometryError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {array.shape}")
     return array
 
 
 def default_principal_point(height: int, width: int) -> tuple[float, float]:
     """Image centre ((W - 1) / 2, (H - 1) / 2) for integer pixel centres."""
     if height < 1 or width < 1:
-        raise ValueError(f"image size must be positive, got height={height}, width={width}")
+        raise GeometryError(f"image size must be positive, got height={height}, width={width}")
     return (width - 1) / 2.0, (height - 1) / 2.0
 
 
@@ -42,7 +44,7 @@ def intrinsics_matrix(fx: float, fy: float | None = None, cx: float = 0.0, cy: f
     """3x3 pinhole intrinsics; ``fy`` defaults to ``fx``."""
     fy = fx if fy is None else fy
     if not (np.isfinite(fx) and np.isfinite(fy) and fx > 0 and fy > 0):
-        raise ValueError(f"focal lengths must be finite and positive, got fx={fx}, fy={fy}")
+        raise GeometryError(f"focal lengths must be finite and positive, got fx={fx}, fy={fy}")
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
@@ -62,7 +64,7 @@ def unproject_depth(
     """
     depth = np.asarray(depth)
     if depth.ndim < 2:
-        raise ValueError(f"depth must have shape (..., H, W), got {depth.shape}")
+        raise GeometryError(f"depth must have shape (..., H, W), got {depth.shape}")
     K = _as_array("K", K, (3, 3)).astype(np.float64)
     u, v = pixel_grid(*depth.shape[-2:])
     K_ = K[..., None, None, :, :]
@@ -72,7 +74,7 @@ def unproject_depth(
     if R is None and o is None:
         return points.astype(np.result_type(depth.dtype, np.float32))
     if R is None or o is None:
-        raise ValueError("R and o must be given together (or neither, for camera-frame points)")
+        raise GeometryError("R and o must be given together (or neither, for camera-frame points)")
     world = camera_to_world(points, R[..., None, :, :], np.asarray(o)[..., None, :])
     return world.astype(np.result_type(depth.dtype, np.float32))
 
@@ -105,7 +107,7 @@ def project(
     K = _as_array("K", K, (3, 3)).astype(np.float64)
     if R is not None or o is not None:
         if R is None or o is None:
-            raise ValueError("R and o must be given together (or neither, for camera-frame points)")
+            raise GeometryError("R and o must be given together (or neither, for camera-frame points)")
         points = world_to_camera(points, R, o)
     z = points[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -131,7 +133,7 @@ def c2w_to_extrinsics(c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera-to-world (..., 4, 4) or (..., 3, 4) -> (R world-to-camera (..., 3, 3), o (..., 3))."""
     c2w = np.asarray(c2w, dtype=np.float64)
     if c2w.ndim < 2 or c2w.shape[-1] != 4 or c2w.shape[-2] not in (3, 4):
-        raise ValueError(f"c2w must have shape (..., 4, 4) or (..., 3, 4), got {c2w.shape}")
+        raise GeometryError(f"c2w must have shape (..., 4, 4) or (..., 3, 4), got {c2w.shape}")
     return np.swapaxes(c2w[..., :3, :3], -1, -2).copy(), c2w[..., :3, 3].copy()
 
 
@@ -139,7 +141,7 @@ def invert_pose(pose: np.ndarray) -> np.ndarray:
     """Inverse of rigid transforms (..., 4, 4): c2w <-> w2c."""
     pose = np.asarray(pose, dtype=np.float64)
     if pose.ndim < 2 or pose.shape[-2:] != (4, 4):
-        raise ValueError(f"pose must have shape (..., 4, 4), got {pose.shape}")
+        raise GeometryError(f"pose must have shape (..., 4, 4), got {pose.shape}")
     rot_t = np.swapaxes(pose[..., :3, :3], -1, -2)
     inverse = np.zeros_like(pose)
     inverse[..., :3, :3] = rot_t

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cameras import default_principal_point, pixel_grid
+from .errors import GeometryError
 
 __all__ = ["estimate_focal"]
 
@@ -22,7 +23,7 @@ def estimate_focal(
     """
     points = np.asarray(points_cam, dtype=np.float64)
     if points.ndim != 3 or points.shape[2] != 3:
-        raise ValueError(f"points_cam must have shape (H, W, 3), got {points.shape}")
+        raise GeometryError(f"points_cam must have shape (H, W, 3), got {points.shape}")
     height, width = points.shape[:2]
     cx, cy = default_principal_point(height, width) if principal_point is None else principal_point
     u, v = pixel_grid(height, width)
@@ -30,14 +31,14 @@ def estimate_focal(
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (height, width):
-            raise ValueError(f"mask must have shape {(height, width)}, got {mask.shape}")
+            raise GeometryError(f"mask must have shape {(height, width)}, got {mask.shape}")
         valid &= mask
     pixels = np.stack([u[valid] - cx, v[valid] - cy], axis=-1)
     rays = points[valid][:, :2] / points[valid][:, 2:3]
     usable = np.sum(rays**2, axis=1) > 1e-12
     pixels, rays = pixels[usable], rays[usable]
     if len(rays) < 1:
-        raise ValueError("points_cam has no valid off-axis point in front of the camera")
+        raise GeometryError("points_cam has no valid off-axis point in front of the camera")
     focal = float(np.sum(pixels * rays) / np.sum(rays * rays))
     for _ in range(iterations):
         residual = np.linalg.norm(pixels - focal * rays, axis=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import GeometryError
 from .rotations import rotation_angle_deg
 
 DELTA_THRESHOLD = 1.25
@@ -23,10 +24,10 @@ def median_scaled_depth_errors(pred: np.ndarray, gt: np.ndarray) -> tuple[float,
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape:
-        raise ValueError(f"predicted depth {pred.shape} and ground truth {gt.shape} differ in shape")
+        raise GeometryError(f"predicted depth {pred.shape} and ground truth {gt.shape} differ in shape")
     scored = np.isfinite(gt) & (gt > 0)
     if not scored.any():
-        raise ValueError("ground-truth depth has no valid pixel to score")
+        raise GeometryError("ground-truth depth has no valid pixel to score")
     predicted = scored & np.isfinite(pred) & (pred > 0)
     if not predicted.any():
         return float("nan"), float("nan"), int(scored.sum())
@@ -45,7 +46,7 @@ def relative_rotation_errors_deg(c2w_pred: np.ndarray, c2w_gt: np.ndarray) -> np
     pred = np.asarray(c2w_pred)[:, :3, :3]
     gt = np.asarray(c2w_gt)[:, :3, :3]
     if pred.shape != gt.shape:
-        raise ValueError(f"trajectories of {len(pred)} and {len(gt)} frames cannot be compared")
+        raise GeometryError(f"trajectories of {len(pred)} and {len(gt)} frames cannot be compared")
     rel_pred = np.swapaxes(pred[:1], 1, 2) @ pred[1:]
     rel_gt = np.swapaxes(gt[:1], 1, 2) @ gt[1:]
     return rotation_angle_deg(rel_pred, rel_gt)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import GeometryError
+
 _VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
 
 
@@ -18,7 +20,7 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
         colors = np.full(points.shape, 200, dtype=np.uint8)
     colors = np.asarray(colors).reshape(-1, 3)
     if colors.shape != points.shape or colors.dtype != np.uint8:
-        raise ValueError(
+        raise GeometryError(
             f"colors must be uint8 (N, 3) like the points {points.shape}, got {colors.dtype} {colors.shape}"
         )
     keep = np.isfinite(points).all(axis=1)
@@ -39,10 +41,10 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     data = Path(path).read_bytes()
     end = data.find(b"end_header\n")
     if not data.startswith(b"ply\n") or end < 0:
-        raise ValueError(f"{path}: not a PLY file")
+        raise GeometryError(f"{path}: not a PLY file")
     header = data[:end].decode("ascii").splitlines()
     if "format binary_little_endian 1.0" not in header:
-        raise ValueError(f"{path}: only binary little-endian PLY is read")
+        raise GeometryError(f"{path}: only binary little-endian PLY is read")
     count = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
     vertices = np.frombuffer(data, dtype=_VERTEX, count=count, offset=end + len(b"end_header\n"))
     points = np.stack([vertices["x"], vertices["y"], vertices["z"]], axis=1)

@@ -24,6 +24,7 @@ from scipy.linalg import solveh_banded
 from scipy.spatial.transform import Rotation
 
 from .cameras import default_principal_point, extrinsics_to_c2w, pixel_grid
+from .errors import GeometryError, RecoveryError
 from .rotations import axis_angle_to_matrix, orthonormalize
 
 __all__ = ["CameraRecovery", "depth_along_rays", "recover_cameras"]
@@ -88,7 +89,7 @@ def recover_cameras(
     n_frames, height, width, _ = points.shape
     cx, cy = default_principal_point(height, width) if principal_point is None else principal_point
     if iterations < 0 or sample_size < MIN_POINTS_PER_FRAME or smoothness_weight < 0:
-        raise ValueError(
+        raise GeometryError(
             f"need iterations >= 0, sample_size >= {MIN_POINTS_PER_FRAME}, smoothness_weight >= 0; got "
             f"{iterations}, {sample_size}, {smoothness_weight}"
         )
@@ -97,7 +98,7 @@ def recover_cameras(
     centre = np.median(sample.points[sample.weights > 0], axis=0)
     scale = float(np.median(np.linalg.norm(sample.points[sample.weights > 0] - centre, axis=-1)))
     if not scale > 0:
-        raise ValueError("pointmaps: all valid points coincide; cannot recover cameras")
+        raise RecoveryError("pointmaps: all valid points coincide; cannot recover cameras")
     normalized = (sample.points - centre) / scale
 
     R, o, focal = _initial_cameras(normalized, sample.pixels, sample.weights, max(height, width))
@@ -132,14 +133,14 @@ def depth_along_rays(
     the depth of all the others this way."""
     points = np.asarray(pointmaps)
     if points.ndim != 4 or points.shape[-1] != 3 or len(points) != len(recovery.R):
-        raise ValueError(
+        raise GeometryError(
             f"pointmaps must be (N, H, W, 3) with N = {len(recovery.R)} recovered frames, got {points.shape}"
         )
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(points).all(-1)
     if mask is not None:
         if np.shape(mask) != points.shape[:3]:
-            raise ValueError(f"mask must have shape {points.shape[:3]}, got {np.shape(mask)}")
+            raise GeometryError(f"mask must have shape {points.shape[:3]}, got {np.shape(mask)}")
         valid &= np.asarray(mask, dtype=bool)
     principal = (float(recovery.K[0, 0, 2]), float(recovery.K[0, 1, 2]))
     depth, _ = _depth_along_rays(points, valid, recovery.R, recovery.o, recovery.focal, principal)
@@ -149,7 +150,7 @@ def depth_along_rays(
 def _check_fit_mask(fit_mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     fit_mask = np.asarray(fit_mask)
     if fit_mask.shape != shape:
-        raise ValueError(f"fit_mask must have shape {shape}, got {fit_mask.shape}")
+        raise GeometryError(f"fit_mask must have shape {shape}, got {fit_mask.shape}")
     return fit_mask.astype(bool)
 
 
@@ -158,9 +159,9 @@ def _validate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     points = np.asarray(pointmaps)
     if points.ndim != 4 or points.shape[-1] != 3:
-        raise ValueError(f"pointmaps must have shape (N, H, W, 3), got {points.shape}")
+        raise GeometryError(f"pointmaps must have shape (N, H, W, 3), got {points.shape}")
     if points.shape[0] < 1 or points.shape[1] < 2 or points.shape[2] < 2:
-        raise ValueError(f"pointmaps need N >= 1 frames of at least 2 x 2 pixels, got {points.shape}")
+        raise GeometryError(f"pointmaps need N >= 1 frames of at least 2 x 2 pixels, got {points.shape}")
     if not np.issubdtype(points.dtype, np.floating):
         points = points.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -169,18 +170,18 @@ def _validate(
     if mask is not None:
         mask = np.asarray(mask)
         if mask.shape != points.shape[:3]:
-            raise ValueError(f"mask must have shape {points.shape[:3]}, got {mask.shape}")
+            raise GeometryError(f"mask must have shape {points.shape[:3]}, got {mask.shape}")
         valid &= mask.astype(bool)
     suspicious = points[nonfinite if mask is None else nonfinite & mask.astype(bool)]
     if np.any(~np.isnan(suspicious).any(axis=-1)):
-        raise ValueError("pointmaps contain infinite values at valid points; mark invalid points as NaN")
+        raise GeometryError("pointmaps contain infinite values at valid points; mark invalid points as NaN")
     weights = None
     if confidence is not None:
         weights = np.asarray(confidence, dtype=np.float64)
         if weights.shape != points.shape[:3]:
-            raise ValueError(f"confidence must have shape {points.shape[:3]}, got {weights.shape}")
+            raise GeometryError(f"confidence must have shape {points.shape[:3]}, got {weights.shape}")
         if not np.all(np.isfinite(weights[valid])) or np.any(weights[valid] < 0):
-            raise ValueError("confidence must be finite and non-negative at valid points")
+            raise GeometryError("confidence must be finite and non-negative at valid points")
         valid &= weights > 0
     _check_counts(valid, "valid points")
     return points, valid, weights
@@ -190,7 +191,7 @@ def _check_counts(valid: np.ndarray, what: str) -> None:
     counts = valid.reshape(len(valid), -1).sum(axis=1)
     bad = np.flatnonzero(counts < MIN_POINTS_PER_FRAME)
     if len(bad):
-        raise ValueError(
+        raise RecoveryError(
             f"pointmaps: frame(s) {bad.tolist()[:10]} have fewer than {MIN_POINTS_PER_FRAME} {what} "
             f"(counts {counts[bad].tolist()[:10]})"
         )
@@ -257,7 +258,7 @@ def _initial_cameras(points, pixels, weights, image_size):
     R = orthonormalize(left / row_norms[..., None])
     o = -np.linalg.solve(left, projection[:, :, 3:])[..., 0]
     if not (np.all(np.isfinite(focal)) and np.all(focal > 0) and np.all(np.isfinite(o))):
-        raise ValueError("could not initialise cameras: the pointmaps look degenerate (e.g. planar)")
+        raise RecoveryError("could not initialise cameras: the pointmaps look degenerate (e.g. planar)")
     return R, o, focal
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from .errors import GeometryError
+
 __all__ = [
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
@@ -18,9 +20,9 @@ __all__ = [
 def _check_last_dims(name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(array, dtype=np.float64)
     if array.shape[array.ndim - len(shape) :] != shape or array.ndim < len(shape):
-        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {array.shape}")
+        raise GeometryError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {array.shape}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains non-finite values")
+        raise GeometryError(f"{name} contains non-finite values")
     return array
 
 
@@ -28,7 +30,7 @@ def quaternion_to_matrix(quaternion: np.ndarray) -> np.ndarray:
     """(..., 4) quaternions in x, y, z, w order (normalised here) -> (..., 3, 3) rotation matrices."""
     q = _check_last_dims("quaternion", quaternion, (4,))
     if np.any(np.linalg.norm(q, axis=-1) < 1e-12):
-        raise ValueError("quaternion has zero norm")
+        raise GeometryError("quaternion has zero norm")
     flat = Rotation.from_quat(q.reshape(-1, 4)).as_matrix()
     return flat.reshape(q.shape[:-1] + (3, 3))
 

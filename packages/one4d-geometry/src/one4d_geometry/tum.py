@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import GeometryError
 from .rotations import matrix_to_quaternion, quaternion_to_matrix
 
 __all__ = ["associate_timestamps", "read_tum", "write_tum"]
@@ -21,18 +22,18 @@ def read_tum(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             continue
         fields = text.replace(",", " ").split()
         if len(fields) != 8:
-            raise ValueError(
+            raise GeometryError(
                 f"{path}:{line_number}: expected 8 fields 'timestamp tx ty tz qx qy qz qw', got {len(fields)}"
             )
         try:
             rows.append([float(field) for field in fields])
         except ValueError as error:
-            raise ValueError(f"{path}:{line_number}: non-numeric field ({error})") from None
+            raise GeometryError(f"{path}:{line_number}: non-numeric field ({error})") from None
     if not rows:
-        raise ValueError(f"{path}: no poses found")
+        raise GeometryError(f"{path}: no poses found")
     data = np.array(rows)
     if not np.all(np.isfinite(data)):
-        raise ValueError(f"{path}: non-finite values")
+        raise GeometryError(f"{path}: non-finite values")
     poses = np.tile(np.eye(4), (len(data), 1, 1))
     poses[:, :3, :3] = quaternion_to_matrix(data[:, 4:8])
     poses[:, :3, 3] = data[:, 1:4]
@@ -44,9 +45,9 @@ def write_tum(path: str | Path, timestamps: np.ndarray, c2w: np.ndarray, header:
     timestamps = np.asarray(timestamps, dtype=np.float64)
     c2w = np.asarray(c2w, dtype=np.float64)
     if c2w.ndim != 3 or c2w.shape[1:] not in ((4, 4), (3, 4)):
-        raise ValueError(f"c2w must have shape (N, 4, 4) or (N, 3, 4), got {c2w.shape}")
+        raise GeometryError(f"c2w must have shape (N, 4, 4) or (N, 3, 4), got {c2w.shape}")
     if timestamps.shape != (len(c2w),):
-        raise ValueError(f"timestamps must have shape ({len(c2w)},), got {timestamps.shape}")
+        raise GeometryError(f"timestamps must have shape ({len(c2w)},), got {timestamps.shape}")
     quats = matrix_to_quaternion(c2w[:, :3, :3])
     lines = [f"# {line}" for line in (header or "").splitlines()]
     lines.append("# timestamp tx ty tz qx qy qz qw")
@@ -67,7 +68,7 @@ def associate_timestamps(
     if len(b) == 0 or len(a) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if max_difference < 0:
-        raise ValueError(f"max_difference must be >= 0, got {max_difference}")
+        raise GeometryError(f"max_difference must be >= 0, got {max_difference}")
     order = np.argsort(b, kind="stable")
     sorted_b = b[order]
     right = np.clip(np.searchsorted(sorted_b, a), 0, len(b) - 1)

@@ -14,6 +14,8 @@ from diffusers.models.attention import AttentionModuleMixin
 from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
 from torch import nn
 
+from .errors import ModelError
+
 ATTENTION_BACKENDS: tuple[str, ...] = ("native", "_native_flash", "_native_cudnn", "flash", "xformers")
 _NEEDS_CUDA = {"_native_flash", "_native_cudnn", "flash", "xformers"}
 _NEEDS_PACKAGE = {"flash": ("flash_attn", "flash-attn>=2.6.3"), "xformers": ("xformers", "xformers")}
@@ -22,7 +24,7 @@ _NEEDS_PACKAGE = {"flash": ("flash_attn", "flash-attn>=2.6.3"), "xformers": ("xf
 def check_attention_backend(name: str) -> AttentionBackendName:
     """Validate that `name` is supported and usable here; raise a clear error otherwise."""
     if name not in ATTENTION_BACKENDS:
-        raise ValueError(f"attention backend must be one of {list(ATTENTION_BACKENDS)}, got {name!r}")
+        raise ModelError(f"attention backend must be one of {list(ATTENTION_BACKENDS)}, got {name!r}")
     if name in _NEEDS_CUDA and not torch.cuda.is_available():
         raise RuntimeError(f"attention backend {name!r} needs a CUDA device; on the CPU use 'native'")
     if name in _NEEDS_PACKAGE:

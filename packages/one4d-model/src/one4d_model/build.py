@@ -9,6 +9,7 @@ import torch
 from diffusers import WanTransformer3DModel
 
 from .configs import wan_config
+from .errors import ModelError
 from .tiny import TINY_BASE_DIR, TINY_NAME
 from .transformer import One4DTransformer
 from .wan_weights import _cast_keeping_fp32, load_wan_base
@@ -38,7 +39,7 @@ def build_one4d_transformer(
         base_path = TINY_BASE_DIR
     if base_path is not None:
         if device.type == "meta":
-            raise ValueError("base_path cannot be loaded onto the meta device; build without base_path")
+            raise ModelError("base_path cannot be loaded onto the meta device; build without base_path")
         base = load_wan_base(base_path, config, dtype=dtype, device=device)
         mismatched = {
             k: (v, base.config[k])
@@ -46,7 +47,7 @@ def build_one4d_transformer(
             if k in base.config and _differs(v, base.config[k])
         }
         if mismatched:
-            raise ValueError(f"weights at {base_path} do not match variant {variant!r}: {mismatched}")
+            raise ModelError(f"weights at {base_path} do not match variant {variant!r}: {mismatched}")
     else:
         with device:
             base = WanTransformer3DModel(**config)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import ModelError
+
 _COMMON: dict[str, Any] = {
     "patch_size": (1, 2, 2),
     "in_channels": 36,
@@ -74,5 +76,5 @@ IMAGE_CONTEXT_TOKENS = 257
 def wan_config(variant: str) -> dict[str, Any]:
     """A copy of the diffusers config kwargs of `variant` (a key of WAN_CONFIGS)."""
     if variant not in WAN_CONFIGS:
-        raise ValueError(f"variant must be one of {sorted(WAN_CONFIGS)}, got {variant!r}")
+        raise ModelError(f"variant must be one of {sorted(WAN_CONFIGS)}, got {variant!r}")
     return dict(WAN_CONFIGS[variant])

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .configs import TEXT_CONTEXT_TOKENS
+from .errors import ModelError
 
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer_config.json")
 
@@ -158,7 +159,7 @@ class CLIPImageEncoder:
     @torch.no_grad()
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.ndim != 4 or frames.shape[1] != 3:
-            raise ValueError(f"expected frames of shape (B, 3, H, W) in [-1, 1], got {tuple(frames.shape)}")
+            raise ModelError(f"expected frames of shape (B, 3, H, W) in [-1, 1], got {tuple(frames.shape)}")
         pixels = ((frames.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
         images = [np.ascontiguousarray(p.permute(1, 2, 0).numpy()) for p in pixels]
         inputs = self.processor(images=images, return_tensors="pt")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import torch
 
+from .errors import ModelError
+
 NUM_TRAIN_TIMESTEPS = 1000
 
 
 def shift_sigmas(sigmas: torch.Tensor, shift: float) -> torch.Tensor:
     """The resolution shift used by Wan/SD3: more time at high noise for shift > 1."""
     if shift <= 0:
-        raise ValueError(f"shift must be positive, got {shift}")
+        raise ModelError(f"shift must be positive, got {shift}")
     return shift * sigmas / (1 + (shift - 1) * sigmas)
 
 

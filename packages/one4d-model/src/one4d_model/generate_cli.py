@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from one4d_data.umc import TASKS
 from PIL import Image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument(
         "--task",
-        choices=("single_image", "sparse_frames", "full_video"),
+        choices=TASKS,
         help="which frames condition (default: single_image for an image, full_video otherwise)",
     )
     parser.add_argument("--frames", type=int, help="frames to generate from an image (default: as trained)")

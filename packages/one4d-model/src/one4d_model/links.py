@@ -5,14 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import ModelError
+
 
 def default_link_blocks(num_layers: int, num_links: int = 5) -> list[int]:
     """Indices of the blocks after which links act: `num_links` (clamped to the depth) spread evenly, the
     last one after the final block (40 layers, 5 links: 7, 15, 23, 31, 39)."""
     if num_layers <= 0:
-        raise ValueError(f"num_layers must be positive, got {num_layers}")
+        raise ModelError(f"num_layers must be positive, got {num_layers}")
     if num_links < 0:
-        raise ValueError(f"num_links must be >= 0, got {num_links}")
+        raise ModelError(f"num_links must be >= 0, got {num_links}")
     n = min(num_links, num_layers)
     return [(k + 1) * num_layers // n - 1 for k in range(n)]
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import ModelError, WeightsError
+
 LORA_TARGETS: tuple[str, ...] = (
     "attn1.to_q",
     "attn1.to_k",
@@ -64,9 +66,9 @@ class GroupedLoRALinear(nn.Module):
     ) -> None:
         super().__init__()
         if rank <= 0:
-            raise ValueError(f"lora rank must be a positive integer, got {rank}")
+            raise ModelError(f"lora rank must be a positive integer, got {rank}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"lora dropout must be in [0, 1), got {dropout}")
+            raise ModelError(f"lora dropout must be in [0, 1), got {dropout}")
         self.base_layer = base_layer
         self.branches = tuple(branches)
         self.rank = rank
@@ -103,12 +105,12 @@ class GroupedLoRALinear(nn.Module):
             return y
         groups = len(routing)
         if x.shape[0] % groups:
-            raise ValueError(
+            raise ModelError(
                 f"batch of {x.shape[0]} rows cannot be split into {groups} equal branch groups {routing}"
             )
         unknown = [b for b in routing if b not in self.lora_A]
         if unknown:
-            raise KeyError(f"lora routing names branches {unknown}, this layer has {list(self.branches)}")
+            raise WeightsError(f"lora routing names branches {unknown}, this layer has {list(self.branches)}")
         lora_dtype = self.lora_A[routing[0]].weight.dtype
         h = self.lora_dropout(x.to(lora_dtype))
         # Add each group's delta in place into its rows of y: no concatenation, no extra output tensor.
@@ -147,7 +149,7 @@ def inject_grouped_lora(
             except AttributeError:
                 continue  # e.g. add_k_proj in text-only variants
             if isinstance(layer, GroupedLoRALinear):
-                raise ValueError(f"{target} already carries a grouped LoRA")
+                raise ModelError(f"{target} already carries a grouped LoRA")
             if not isinstance(layer, nn.Linear):
                 continue
             parent, child = _get_submodule_parent(block, target)

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import ModelError
+
 TEMPORAL_FACTOR = 4
 SPATIAL_FACTOR = 8
 PATCH_VALUES = 3 * TEMPORAL_FACTOR * SPATIAL_FACTOR**2  # 768 values per latent position
@@ -28,7 +30,7 @@ PATCH_VALUES = 3 * TEMPORAL_FACTOR * SPATIAL_FACTOR**2  # 768 values per latent 
 
 def _check_video(video: torch.Tensor) -> None:
     if video.ndim != 5 or video.shape[1] != 3:
-        raise ValueError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
+        raise ModelError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
 
 
 def latent_shape(channels: int, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -39,7 +41,7 @@ def latent_shape(channels: int, num_frames: int, height: int, width: int) -> tup
         or height % SPATIAL_FACTOR
         or width % SPATIAL_FACTOR
     ):
-        raise ValueError(
+        raise ModelError(
             f"video of {num_frames} frames at {height}x{width} does not fit the VAE: frames must be "
             f"{TEMPORAL_FACTOR}k + 1 and height/width multiples of {SPATIAL_FACTOR}"
         )
@@ -84,7 +86,7 @@ class LinearPatchVAE(nn.Module):
             or components.shape[1:] != (PATCH_VALUES,)
             or scale.shape != (components.shape[0],)
         ):
-            raise ValueError(
+            raise ModelError(
                 f"LinearPatchVAE expects mean ({PATCH_VALUES},), components (C, {PATCH_VALUES}) and scale "
                 f"(C,); got {tuple(mean.shape)}, {tuple(components.shape)}, {tuple(scale.shape)}"
             )
@@ -142,7 +144,7 @@ class LinearPatchVAE(nn.Module):
         tensors = load_file(str(path))
         missing = {"mean", "components", "scale"} - tensors.keys()
         if missing:
-            raise ValueError(f"{path}: not a LinearPatchVAE file, missing tensors {sorted(missing)}")
+            raise ModelError(f"{path}: not a LinearPatchVAE file, missing tensors {sorted(missing)}")
         return cls(tensors["mean"], tensors["components"], tensors["scale"])
 
 
@@ -270,7 +272,7 @@ class RefinedPatchVAE(nn.Module):
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         if metadata.get("format") != "one4d-refined-patch-vae":
-            raise ValueError(f"{path}: not a RefinedPatchVAE file (format {metadata.get('format')!r})")
+            raise ModelError(f"{path}: not a RefinedPatchVAE file (format {metadata.get('format')!r})")
         tensors = load_file(str(path))
         linear = LinearPatchVAE(tensors["linear.mean"], tensors["linear.components"], tensors["linear.scale"])
         vae = cls(linear, **json.loads(metadata["config"]))

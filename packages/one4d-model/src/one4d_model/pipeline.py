@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 from one4d_data.normalize import PointmapNormalization, decode_pointmaps
-from one4d_data.umc import TASKS, conditioning_video, observed_frame_mask
+from one4d_data.umc import TASKS, conditioning_video, observed_frame_mask, pack_frame_mask
 from safetensors import safe_open
 
 from .build import build_one4d_transformer
-from .conditioning import pack_frame_mask
 from .encoders import CLIPImageEncoder, UMT5TextEncoder
+from .errors import ModelError
 from .patch_vae import LinearPatchVAE
 from .sampling import SamplerConfig, sample_joint
 from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
@@ -93,7 +93,7 @@ def checkpoint_config(checkpoint: str | Path) -> dict[str, Any]:
     try:
         return json.loads(json.loads(metadata["one4d_train"])["config"])
     except (KeyError, TypeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{checkpoint}: no one4d-train config in its metadata ({error!r})") from error
+        raise ModelError(f"{checkpoint}: no one4d-train config in its metadata ({error!r})") from error
 
 
 def recorded_sampling(config: dict[str, Any]) -> SamplerConfig:
@@ -236,26 +236,26 @@ class One4DPipeline:
         video = np.asarray(video)
         if video.ndim == 3:
             if num_frames is None:
-                raise ValueError("a single image (H, W, 3) needs num_frames (4k + 1) to generate")
+                raise ModelError("a single image (H, W, 3) needs num_frames (4k + 1) to generate")
             video = np.concatenate([video[None], np.zeros((num_frames - 1, *video.shape), video.dtype)])
         if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-            raise ValueError(f"expected uint8 frames (F, H, W, 3), got {video.dtype} {video.shape}")
+            raise ModelError(f"expected uint8 frames (F, H, W, 3), got {video.dtype} {video.shape}")
         count, height, width = video.shape[:3]
         if (count - 1) % 4:
-            raise ValueError(f"the model generates 4k + 1 frames, got {count}")
+            raise ModelError(f"the model generates 4k + 1 frames, got {count}")
         if height % 16 or width % 16:
-            raise ValueError(f"height and width must be multiples of 16, got {height} x {width}")
+            raise ModelError(f"height and width must be multiples of 16, got {height} x {width}")
         return video
 
     @staticmethod
     def _mask(count: int, task: str | None, frame_mask: np.ndarray | None, seed: int) -> np.ndarray:
         if (task is None) == (frame_mask is None):
-            raise ValueError(f"give exactly one of task (one of {TASKS}) or frame_mask")
+            raise ModelError(f"give exactly one of task (one of {TASKS}) or frame_mask")
         if frame_mask is not None:
             mask = np.asarray(frame_mask, dtype=np.float32).reshape(-1)
             if mask.shape != (count,) or not set(np.unique(mask)) <= {0.0, 1.0} or mask.sum() < 1:
-                raise ValueError(f"frame_mask must be {count} zeros and ones with at least one 1")
+                raise ModelError(f"frame_mask must be {count} zeros and ones with at least one 1")
             return mask
         if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+            raise ModelError(f"unknown task {task!r}; choose from {TASKS}")
         return observed_frame_mask(task, count, np.random.default_rng(seed)).astype(np.float32)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
+from .errors import ModelError
+
 
 @dataclass
 class SamplerConfig:
@@ -26,11 +28,11 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         if self.num_steps < 1:
-            raise ValueError(f"num_steps must be at least 1, got {self.num_steps}")
+            raise ModelError(f"num_steps must be at least 1, got {self.num_steps}")
         if not self.shift > 0:
-            raise ValueError(f"shift must be positive, got {self.shift}")
+            raise ModelError(f"shift must be positive, got {self.shift}")
         if not self.guidance_scale >= 0:
-            raise ValueError(f"guidance_scale must be non-negative, got {self.guidance_scale}")
+            raise ModelError(f"guidance_scale must be non-negative, got {self.guidance_scale}")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .errors import ModelError, WeightsError
 from .lora import LORA_TARGETS
 from .transformer import One4DTransformer
 
@@ -48,7 +49,7 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
     if strict and (missing or unexpected):
         with safe_open(str(path), framework="pt") as handle:
             saved = (handle.metadata() or {}).get(_METADATA_KEY, "unknown")
-        raise KeyError(
+        raise WeightsError(
             f"trainable state {path} does not fit this model ({_describe(model)}; file: {saved}): "
             f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}"
         )
@@ -58,7 +59,7 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
         if k in loaded and loaded[k].shape != own[k].shape
     ]
     if mismatched:
-        raise ValueError(f"trainable state {path} has mismatched shapes: {mismatched[:5]}")
+        raise ModelError(f"trainable state {path} has mismatched shapes: {mismatched[:5]}")
     with torch.no_grad():
         for name, param in own.items():
             if name in loaded:
@@ -68,7 +69,7 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
 
 def _branch_check(model: One4DTransformer, branch: str) -> None:
     if branch not in model.branches:
-        raise ValueError(f"branch must be one of {list(model.branches)} for coupling {model.coupling!r}")
+        raise ModelError(f"branch must be one of {list(model.branches)} for coupling {model.coupling!r}")
 
 
 def load_training_checkpoint(model: One4DTransformer, path: str | Path) -> None:
@@ -80,18 +81,18 @@ def load_training_checkpoint(model: One4DTransformer, path: str | Path) -> None:
     report = load_trainable(model, path, strict=False)
     if report["missing"]:
         missing = report["missing"]
-        raise KeyError(f"{path}: missing trainable tensors {missing[:5]} ({len(missing)})")
+        raise WeightsError(f"{path}: missing trainable tensors {missing[:5]} ({len(missing)})")
     if not report["unexpected"]:
         return
     tensors = load_file(str(path))
     params = dict(model.named_parameters())
     unknown = [k for k in report["unexpected"] if k not in params]
     if unknown:
-        raise KeyError(f"{path}: tensors that this model does not have: {unknown[:5]} ({len(unknown)})")
+        raise WeightsError(f"{path}: tensors that this model does not have: {unknown[:5]} ({len(unknown)})")
     with torch.no_grad():
         for key in report["unexpected"]:
             if params[key].shape != tensors[key].shape:
-                raise ValueError(
+                raise ModelError(
                     f"{path}: {key} has shape {tuple(tensors[key].shape)}, model {tuple(params[key].shape)}"
                 )
             params[key].copy_(tensors[key].to(params[key].dtype))

@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import set_module_attention_backend
+from .errors import ModelError
 from .inputs import validate_inputs
 from .links import ControlLink, default_link_blocks
 from .lora import GroupedLoRALinear, inject_grouped_lora, lora_routing
@@ -65,10 +66,10 @@ class One4DTransformer(nn.Module):
     ) -> None:
         super().__init__()
         if coupling not in COUPLINGS:
-            raise ValueError(f"coupling must be one of {list(COUPLINGS)}, got {coupling!r}")
+            raise ModelError(f"coupling must be one of {list(COUPLINGS)}, got {coupling!r}")
         cfg = base.config
         if cfg.in_channels <= 2 * cfg.out_channels:
-            raise ValueError(
+            raise ModelError(
                 f"base in_channels ({cfg.in_channels}) must hold noisy + mask + cond latents "
                 f"(> 2 x out_channels = {2 * cfg.out_channels}); use an InP (Fun) variant"
             )
@@ -111,7 +112,7 @@ class One4DTransformer(nn.Module):
             blocks = sorted({int(i) for i in blocks})
             bad = [i for i in blocks if not 0 <= i < cfg.num_layers]
             if bad:
-                raise ValueError(f"link_blocks must be block indices in [0, {cfg.num_layers}), got {bad}")
+                raise ModelError(f"link_blocks must be block indices in [0, {cfg.num_layers}), got {bad}")
             self.link_blocks = tuple(blocks)
             self.links = nn.ModuleDict({str(i): ControlLink(dim, **factory) for i in blocks})
         self.domain_embedding = None

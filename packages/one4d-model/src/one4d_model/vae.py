@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKLWan
 
+from .errors import ModelError
 from .tiny import TINY_NAME, TINY_VAE_CONFIG, TINY_VAE_FILE
 
 
@@ -42,7 +43,7 @@ class VideoVAE(torch.nn.Module):
             or height % self.spatial_factor
             or width % self.spatial_factor
         ):
-            raise ValueError(
+            raise ModelError(
                 f"video of {num_frames} frames at {height}x{width} does not fit the VAE: frames must be "
                 f"{self.temporal_factor}k + 1 and height/width multiples of {self.spatial_factor}"
             )
@@ -57,7 +58,7 @@ class VideoVAE(torch.nn.Module):
     def encode(self, video: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None):
         """Normalised latents of `video`; the posterior mean unless `sample`."""
         if video.ndim != 5 or video.shape[1] != 3:
-            raise ValueError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
+            raise ModelError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
         self.latent_shape(*video.shape[2:])
         dist = self.autoencoder.encode(video.to(self.autoencoder.dtype)).latent_dist
         latents = dist.sample(generator) if sample else dist.mode()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
+
 WAN_FPS = 16  # the frame rate Wan2.1 generates at
 
 
@@ -23,10 +25,10 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int = WAN_FPS, crf: int
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected uint8 frames (F, H, W, 3), got {frames.dtype} {frames.shape}")
+        raise ModelError(f"expected uint8 frames (F, H, W, 3), got {frames.dtype} {frames.shape}")
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
-        raise ValueError(f"H.264 in yuv420p needs an even height and width, got {height} x {width}")
+        raise ModelError(f"H.264 in yuv420p needs an even height and width, got {height} x {width}")
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

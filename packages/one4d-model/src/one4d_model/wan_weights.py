@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from .configs import wan_config
+from .errors import ModelError, WeightsError
 
 _ORIGINAL_KEY_MARKERS = ("self_attn.", "cross_attn.", "head.head.", "time_embedding.", "text_embedding.")
 
@@ -32,11 +33,11 @@ def safetensors_files(path: str | Path) -> list[Path]:
     if path.is_file() and path.name.endswith(".json"):
         weight_map = json.loads(path.read_text()).get("weight_map")
         if not isinstance(weight_map, dict):
-            raise ValueError(f"{path} is not a safetensors index (no 'weight_map' object)")
+            raise ModelError(f"{path} is not a safetensors index (no 'weight_map' object)")
         return [path.parent / name for name in sorted(set(weight_map.values()))]
     if path.is_file():
         if path.suffix != ".safetensors":
-            raise ValueError(f"base weights must be .safetensors (got {path.name}); pickles are not loaded")
+            raise ModelError(f"base weights must be .safetensors (got {path.name}); pickles are not loaded")
         return [path]
     indexes = sorted(path.glob("*.safetensors.index.json"))
     if indexes:
@@ -66,7 +67,7 @@ def _resolve_config(config: str | dict[str, Any] | Path | None, where: Path) -> 
         if (candidate / "config.json").is_file():
             config = candidate
         else:
-            raise ValueError(
+            raise ModelError(
                 f"original-layout weights at {where} need `config` (a variant name, a dict of diffusers "
                 "config kwargs, or a directory with a diffusers config.json)"
             )
@@ -78,7 +79,7 @@ def _resolve_config(config: str | dict[str, Any] | Path | None, where: Path) -> 
     config_file = config_path / "config.json" if config_path.is_dir() else config_path
     raw = json.loads(config_file.read_text())
     if "num_attention_heads" not in raw:
-        raise ValueError(
+        raise ModelError(
             f"{config_file} is not a diffusers WanTransformer3DModel config (no 'num_attention_heads'); "
             "pass a variant name or a dict instead"
         )
@@ -132,7 +133,7 @@ def load_wan_base(
     original = is_original_wan_layout(_checkpoint_keys(files))
     if not original:
         if not (path.is_dir() and (path / "config.json").is_file()):
-            raise ValueError(f"diffusers-format weights must be a directory with config.json, got {path}")
+            raise ModelError(f"diffusers-format weights must be a directory with config.json, got {path}")
         config = path if config is None else config
     init_kwargs = _resolve_config(config, path)
     with torch.device("meta"):
@@ -144,13 +145,13 @@ def load_wan_base(
     missing = sorted(expected - set(state_dict))
     unexpected = sorted(set(state_dict) - expected)
     if missing or unexpected:
-        raise KeyError(
+        raise WeightsError(
             f"{layout} checkpoint at {path} does not fit the config: missing {missing[:8]} "
             f"({len(missing)}), unexpected {unexpected[:8]} ({len(unexpected)})"
         )
     for name, param in model.state_dict().items():
         if tuple(param.shape) != tuple(state_dict[name].shape):
-            raise ValueError(
+            raise ModelError(
                 f"checkpoint tensor {name} has shape {tuple(state_dict[name].shape)}, "
                 f"the config expects {tuple(param.shape)}"
             )

@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
-from one4d_data.umc import TaskRatios
-from one4d_model.conditioning import pack_frame_mask
+from one4d_data.umc import TaskRatios, pack_frame_mask
 from one4d_model.configs import TEXT_CONTEXT_TOKENS, wan_config
 from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
 from one4d_model.patch_vae import LinearPatchVAE

@@ -18,6 +18,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import tomli_w
+from one4d_geometry.errors import One4DError
 
 VARIANTS = ("tiny", "one4d-tiny", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
 CPU_VARIANTS = ("tiny", "one4d-tiny")
@@ -29,7 +30,7 @@ PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("constant", "cosine", "linear")
 
 
-class ConfigError(ValueError):
+class ConfigError(One4DError, ValueError):
     """A configuration problem, reported before anything is loaded."""
 
 

@@ -24,6 +24,7 @@ from one4d_data.dataset import SyntheticSource, collate_samples
 from one4d_data.normalize import decode_pointmaps, encode_pointmaps, robust_normalization
 from one4d_data.synthetic import FOCAL_RANGE
 from one4d_data.umc import TASKS
+from one4d_geometry.errors import RecoveryError
 from one4d_geometry.metrics import (
     focal_relative_error,
     median_scaled_depth_errors,
@@ -104,7 +105,7 @@ def _frame_scores(
 def _recover(points: np.ndarray, valid: np.ndarray, reliable: np.ndarray) -> CameraRecovery | None:
     try:
         return recover_cameras(points, mask=valid, fit_mask=reliable)
-    except ValueError:  # not enough reliable geometry for a camera: a failure of the model, counted
+    except RecoveryError:  # output too degenerate for cameras: a failure of the model, counted as such
         return None
 
 

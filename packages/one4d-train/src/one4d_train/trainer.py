@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import torch
+from one4d_data.umc import TASKS
 from one4d_model import One4DPipeline, build_one4d_transformer
 from one4d_model.sampling import SamplerConfig
 from one4d_model.transformer import parameter_report
@@ -39,8 +40,6 @@ from .losses import draw_noise, flow_matching_loss
 from .metrics_log import MetricsLog
 from .schedule import build_scheduler
 from .weights import save_training_weights
-
-TASK_NAMES = ("single_image", "sparse_frames", "full_video")
 
 
 def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
@@ -175,7 +174,7 @@ class Trainer:
         )
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         for task, values in per_task.items():
-            metrics[f"loss_task/{TASK_NAMES[task]}"] = sum(values) / len(values)
+            metrics[f"loss_task/{TASKS[task]}"] = sum(values) / len(values)
         metrics["samples"] = samples * env.world_size
         return metrics
 

@@ -20,8 +20,7 @@ import torch
 from diffusers import WanTransformer3DModel
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset, build_latent_cache
-from one4d_data.umc import TaskRatios
-from one4d_model.conditioning import pack_frame_mask
+from one4d_data.umc import TaskRatios, pack_frame_mask
 from one4d_model.configs import wan_config
 from one4d_model.flow_matching import add_noise, sample_training_sigmas, timesteps_from_sigmas
 from one4d_model.tiny import TINY_NAME

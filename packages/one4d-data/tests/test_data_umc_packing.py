@@ -1,6 +1,6 @@
 import pytest
 import torch
-from one4d_model.conditioning import latent_frame_count, pack_frame_mask, unpack_frame_mask
+from one4d_data.umc import latent_frame_count, pack_frame_mask, unpack_frame_mask
 
 
 def test_pack_frame_mask_groups_first_frame_then_fours():
