@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from one4d_model import GroupedLoRALinear, lora_routing
+from one4d_model.lora import GroupedLoRALinear, lora_routing
 from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 

@@ -141,3 +141,17 @@ def test_every_package_error_is_a_one4d_error():
         assert issubclass(error, One4DError) and issubclass(error, ValueError), error
     assert issubclass(WeightsError, KeyError)
     assert str(WeightsError("run.safetensors: missing tensors")) == "run.safetensors: missing tensors"
+
+
+def test_sampling_defaults_of_the_config_are_the_models():
+    """`SamplingConfig` repeats `one4d_model.sampling.SamplerConfig`'s defaults (the config module stays free
+    of heavy imports); this keeps the two from drifting apart."""
+    from one4d_model.sampling import SamplerConfig
+    from one4d_train.config import SamplingConfig
+
+    ours, model = SamplingConfig(), SamplerConfig()
+    assert (ours.steps, ours.guidance_scale, ours.shift) == (
+        model.num_steps,
+        model.guidance_scale,
+        model.shift,
+    )

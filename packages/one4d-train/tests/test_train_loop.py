@@ -4,12 +4,12 @@ import pytest
 import torch
 from one4d_data.dataset import collate_samples
 from one4d_model import build_one4d_transformer
+from one4d_model.run_format import load_trainable
 from one4d_train.checkpoint import latest_checkpoint
 from one4d_train.loading import PositionSchedule
 from one4d_train.losses import draw_noise, flow_matching_loss
 from one4d_train.metrics_log import read_metrics
 from one4d_train.trainer import Trainer, build_model
-from one4d_train.weights import load_training_weights
 from safetensors.torch import load_file
 
 
@@ -87,7 +87,7 @@ def test_a_kill_during_save_keeps_the_previous_checkpoint(small_config, monkeypa
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(trainer_module, "save_training_weights", killed)
+    monkeypatch.setattr(trainer_module, "write_trainable", killed)
     trainer.config.max_steps = 4
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(run_eval=False)
@@ -100,7 +100,7 @@ def test_checkpoint_loads_into_a_fresh_model_with_identical_outputs(small_config
     trainer = Trainer(config)
     trainer.fit(run_eval=False)
     fresh = build_model(config, torch.device("cpu"))
-    load_training_weights(fresh, latest_checkpoint(trainer.output_dir) / "trainable.safetensors")
+    load_trainable(fresh, latest_checkpoint(trainer.output_dir) / "trainable.safetensors")
     batch = trainer.data.batch([0, 1])
     timestep = torch.tensor([300.0, 700.0])
     args = (batch.rgb, batch.xyz, batch.cond, batch.mask, timestep, batch.text, batch.image)
@@ -155,3 +155,15 @@ def test_prefetched_batches_equal_batches_read_inline_and_a_detour_falls_back(sm
     detour = data.batch([6, 7])
     assert detour.positions == [6, 7] and data.prefetcher.loader is None
     data.stop_prefetch()
+
+
+def test_checkpoints_record_the_model_spec_the_config_maps_to(small_config):
+    from one4d_model import read_spec
+    from one4d_train.config import model_spec
+
+    trainer = Trainer(small_config("max_steps=1"))
+    trainer.fit(run_eval=False)
+    spec = read_spec(latest_checkpoint(trainer.output_dir) / "trainable.safetensors")
+    assert spec == model_spec(trainer.config)
+    assert spec.base_trained and (spec.num_frames, spec.height, spec.width) == (5, 32, 32)
+    assert (spec.sampling.num_steps, spec.sampling.guidance_scale) == (2, 1.0)

@@ -110,18 +110,19 @@ def write_outputs(out: Path, result) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .pipeline import One4DPipeline, checkpoint_config, find_checkpoint
+    from .pipeline import One4DPipeline
+    from .run_format import find_checkpoint, read_spec
 
     try:
         checkpoint = find_checkpoint(args.checkpoint)
-        data = checkpoint_config(checkpoint).get("data", {})
-        height, width = args.height or data.get("height", 352), args.width or data.get("width", 624)
+        spec = read_spec(checkpoint)
+        height, width = args.height or spec.height or 352, args.width or spec.width or 624
         frames, single = read_input(args.input, height, width)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"one4d-generate: error: {error}", file=sys.stderr)
         return 2
     task = args.task or ("single_image" if single else "full_video")
-    num_frames = args.frames or (data.get("num_frames", 81) if single else None)
+    num_frames = args.frames or ((spec.num_frames or 81) if single else None)
     pipeline = One4DPipeline.from_checkpoint(
         checkpoint,
         device=args.device,

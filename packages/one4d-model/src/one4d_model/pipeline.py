@@ -10,35 +10,23 @@ points clamped at the unit box are `saturated` (right direction, distance a lowe
 recovery (`One4DPipelineOutput.recover`) fits on the rest.
 
 `One4DPipeline.from_checkpoint` rebuilds everything a `one4d-train` run saved: the transformer (base plus
-trained groups), the VAE and the context encoders named in the run's config.
+trained tensors), the VAE and the context encoders named in its `ModelSpec` (`one4d_model.run_format`).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from one4d_data.normalize import PointmapNormalization, decode_pointmaps
 from one4d_data.umc import TASKS, conditioning_video, observed_frame_mask, pack_frame_mask
-from safetensors import safe_open
 
-from .build import build_one4d_transformer
-from .encoders import CLIPImageEncoder, UMT5TextEncoder
+from .components import build_components
 from .errors import ModelError
-from .patch_vae import LinearPatchVAE
+from .run_format import find_checkpoint, load_trainable, read_spec, run_folder
 from .sampling import SamplerConfig, sample_joint
-from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from .trainable_io import load_training_checkpoint
-from .vae import build_vae
-
-TRAINABLE_FILE = "trainable.safetensors"
-_STEP_DIR = re.compile(r"^step_(\d+)$")
-
 
 _UNIT = PointmapNormalization(np.zeros(3), 1.0)  # generated pointmaps stay in the model's units
 
@@ -62,49 +50,6 @@ class One4DPipelineOutput:
         from one4d_geometry import recover_cameras
 
         return recover_cameras(self.pointmaps, mask=self.valid, fit_mask=self.reliable, **options)
-
-
-def find_checkpoint(path: str | Path) -> Path:
-    """The `trainable.safetensors` behind `path`: the file itself, a `step_N` folder, or a run folder (its
-    `checkpoints/latest`, else its highest complete step)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if (path / TRAINABLE_FILE).is_file():
-        return path / TRAINABLE_FILE
-    root = path / "checkpoints"
-    pointer = root / "latest"
-    if pointer.is_file() and (root / pointer.read_text().strip() / TRAINABLE_FILE).is_file():
-        return root / pointer.read_text().strip() / TRAINABLE_FILE
-    steps = sorted(
-        (int(m.group(1)), p / TRAINABLE_FILE)
-        for p in root.glob("step_*")
-        if (m := _STEP_DIR.match(p.name)) and (p / TRAINABLE_FILE).is_file()
-    )
-    if not steps:
-        raise FileNotFoundError(f"{path}: no {TRAINABLE_FILE}, step_N folder or run folder with checkpoints")
-    return steps[-1][1]
-
-
-def checkpoint_config(checkpoint: str | Path) -> dict[str, Any]:
-    """The training config recorded in a checkpoint's metadata (as `one4d-train` resolved it)."""
-    with safe_open(str(checkpoint), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    try:
-        return json.loads(json.loads(metadata["one4d_train"])["config"])
-    except (KeyError, TypeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{checkpoint}: no one4d-train config in its metadata ({error!r})") from error
-
-
-def recorded_sampling(config: dict[str, Any]) -> SamplerConfig:
-    """The sampling settings a training config records (its `sampling` section), else the paper's."""
-    recorded = config.get("sampling") or {}
-    defaults = SamplerConfig()
-    return SamplerConfig(
-        num_steps=int(recorded.get("steps", defaults.num_steps)),
-        guidance_scale=float(recorded.get("guidance_scale", defaults.guidance_scale)),
-        shift=float(recorded.get("shift", defaults.shift)),
-    )
 
 
 class One4DPipeline:
@@ -136,44 +81,30 @@ class One4DPipeline:
         text_encoder: str | None = None,
         image_encoder: str | None = None,
     ) -> One4DPipeline:
-        """A pipeline from a training run, step folder or `trainable.safetensors`. The keyword paths
-        override those recorded in the run's config (e.g. on another machine)."""
+        """A pipeline from a training run, step folder or `trainable.safetensors` (anything in the
+        `run_format`): the model its spec describes, with the trained tensors, and the spec's sampling
+        settings as defaults. The keyword paths override those recorded (e.g. on another machine)."""
         checkpoint = find_checkpoint(path)
-        config = checkpoint_config(checkpoint)
-        m = config["model"]
-        run_dir = checkpoint.parent.parent.parent
-        transformer = build_one4d_transformer(
-            m["variant"],
+        spec = read_spec(checkpoint)
+        parts = build_components(
+            spec,
             device=device,
             dtype=dtype,
-            base_path=base_path or m.get("base_path"),
-            coupling=m["coupling"],
-            lora_rank=m["lora_rank"],
-            lora_alpha=m.get("lora_alpha"),
-            num_links=m["num_links"],
-            link_blocks=m.get("link_blocks"),
-            attention_backend=m.get("attention_backend", "native"),
+            run_dir=run_folder(checkpoint),
+            base_path=base_path,
+            vae=vae,
+            text_encoder=text_encoder,
+            image_encoder=image_encoder,
         )
-        load_training_checkpoint(transformer, checkpoint)
-        vae_spec = vae or m["vae"]
-        if vae_spec == "linear-patch":
-            video_vae = LinearPatchVAE.load(run_dir / "vae.safetensors").to(device)
-        else:
-            video_vae = build_vae(vae_spec, device=device)
-        cfg = transformer.config
-        text_path = text_encoder or m.get("text_encoder")
-        if text_path:
-            text = UMT5TextEncoder.from_pretrained(text_path, device=device, dtype=dtype)
-        else:
-            text = TinyTextEncoder(cfg.text_dim)
-        image = None
-        if cfg.image_dim is not None:
-            image_path = image_encoder or m.get("image_encoder")
-            if image_path:
-                image = CLIPImageEncoder.from_pretrained(image_path, device=device, dtype=dtype)
-            else:
-                image = TinyImageEncoder(cfg.image_dim)
-        return cls(transformer, video_vae, text, image, device=device, sampling=recorded_sampling(config))
+        load_trainable(parts.transformer, checkpoint)
+        return cls(
+            parts.transformer,
+            parts.vae,
+            parts.text_encoder,
+            parts.image_encoder,
+            device=device,
+            sampling=spec.sampling,
+        )
 
     @torch.no_grad()
     def __call__(

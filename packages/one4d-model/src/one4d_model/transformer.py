@@ -200,6 +200,8 @@ class One4DTransformer(nn.Module):
             return self._forward_channel(rgb_input, xyz_latents, temb, timestep_proj, context, rotary_emb)
         return self._forward_spatial(rgb_input, xyz_latents, temb, timestep_proj, context, rotary_emb)
 
+    # Mirrors diffusers models/transformers/transformer_wan.py:WanTransformer3DModel.forward (0.42.1), its
+    # condition-embedding part; checked by test_model_dlc.py::test_at_init_each_branch_equals_the_base_model.
     def _embed_conditions(self, timestep, encoder_hidden_states, encoder_hidden_states_image):
         """Timestep, text and image embeddings, computed once per sample (as the base model does)."""
         temb, timestep_proj, context, image_context = self.base.condition_embedder(
@@ -233,12 +235,16 @@ class One4DTransformer(nn.Module):
         key = str(index)
         return self.links[key](hidden_states) if key in self.links else hidden_states
 
+    # Mirrors diffusers models/transformers/transformer_wan.py:WanTransformer3DModel.forward (0.42.1), its
+    # output norm; checked by test_model_dlc.py::test_at_init_each_branch_equals_the_base_model.
     def _output_norm(self, hidden_states: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         """The base's final LayerNorm with timestep shift/scale (shared and frozen for both branches)."""
         shift, scale = (self.base.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         normed = self.base.norm_out(hidden_states.float()) * (1 + scale) + shift
         return normed.type_as(hidden_states)
 
+    # Mirrors diffusers models/transformers/transformer_wan.py:WanTransformer3DModel.forward (0.42.1), its
+    # unpatchify; checked by test_model_dlc.py::test_at_init_each_branch_equals_the_base_model.
     def _unpatchify(self, tokens: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         """(B, f'*h'*w', C*p_t*p_h*p_w) -> (B, C, f, h, w), the layout of the base proj_out."""
         p_t, p_h, p_w = self.config.patch_size

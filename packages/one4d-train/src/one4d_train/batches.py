@@ -17,13 +17,11 @@ import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
 from one4d_data.umc import TaskRatios, pack_frame_mask
+from one4d_model.components import build_encoders, build_spec_vae
 from one4d_model.configs import TEXT_CONTEXT_TOKENS, wan_config
-from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
 from one4d_model.patch_vae import LinearPatchVAE
-from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from one4d_model.vae import build_vae
 
-from .config import TrainConfig
+from .config import TrainConfig, model_spec
 from .loading import PositionItems, PositionSchedule, Prefetcher, dataset_item
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out synthetic scenes never coincide with training scenes
@@ -70,7 +68,7 @@ def build_video_vae(config: TrainConfig, device: torch.device, train_clips: Clip
         path.parent.mkdir(parents=True, exist_ok=True)
         vae.save(path)
         return vae.to(device)
-    return build_vae(spec, device=device)
+    return build_spec_vae(spec, device)
 
 
 def _dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype:
@@ -78,32 +76,10 @@ def _dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype:
 
 
 def build_context_encoders(config: TrainConfig, device: torch.device):
-    """(text encoder, image encoder or None): umT5 and CLIP from `model.text_encoder` / `model.image_encoder`
-    (local paths, loaded with transformers), or the tiny stand-ins when a path is empty (tiny variant only;
-    the config validation enforces that)."""
-    m = config.model
-    text_dim, image_dim = context_dims(config)
-    dtype = _dtype_for(config, device)
-    if m.text_encoder:
-        text = UMT5TextEncoder.from_pretrained(m.text_encoder, device=device, dtype=dtype)
-        _check_dim(m.text_encoder, "model.text_encoder", text.dim, text_dim, "text_dim")
-    else:
-        text = TinyTextEncoder(text_dim)
-    if image_dim is None:
-        return text, None
-    if m.image_encoder:
-        image = CLIPImageEncoder.from_pretrained(m.image_encoder, device=device, dtype=dtype)
-        _check_dim(m.image_encoder, "model.image_encoder", image.dim, image_dim, "image_dim")
-    else:
-        image = TinyImageEncoder(image_dim)
-    return text, image
-
-
-def _check_dim(path: str, key: str, got: int, expected: int, field_name: str) -> None:
-    if got != expected:
-        raise ValueError(
-            f"{key} = {path}: the encoder gives {got}-dim states, the model's {field_name} is {expected}"
-        )
+    """(text encoder, image encoder or None) of the run's spec (`one4d_model.components.build_encoders`):
+    umT5 and CLIP from `model.text_encoder` / `model.image_encoder`, or the tiny stand-ins when a path is
+    empty (CPU-sized variants only; the config validation enforces that)."""
+    return build_encoders(model_spec(config), device, _dtype_for(config, device))
 
 
 def synthetic_clips(config: TrainConfig, held_out: bool = False) -> ClipDataset:

@@ -1,7 +1,7 @@
 """Checkpoints that survive a kill: trainable weights (safetensors) + full training state (DCP).
 
 Layout of `<output_dir>/checkpoints/`:
-    step_000100/trainable.safetensors   what the inference pipeline loads (`one4d_model.load_trainable`)
+    step_000100/trainable.safetensors   the run format of `one4d_model.run_format` (tensors + ModelSpec)
     step_000100/state/                  torch.distributed.checkpoint: optimizer, scheduler, step, RNG
     latest                              name of the newest complete checkpoint
 A checkpoint is written under a temporary name and renamed when complete, so a kill during a save leaves the
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
-from one4d_model.pipeline import find_checkpoint
+from one4d_model.run_format import TRAINABLE_FILE, find_checkpoint
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -31,7 +31,6 @@ from torch.distributed.checkpoint.state_dict import (
 from .distributed import DistEnv, barrier
 
 STEP_DIR = re.compile(r"^step_(\d{6,})$")
-TRAINABLE_FILE = "trainable.safetensors"
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:

@@ -411,3 +411,31 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """The resolved configuration as TOML (loadable again with `--config`)."""
     Path(path).write_text(tomli_w.dumps(to_dict(config)))
+
+
+def model_spec(config: TrainConfig):
+    """The `one4d_model.ModelSpec` of a run: what it writes into its checkpoints and what rebuilds the model
+    (the only place where the training config is mapped onto the model's)."""
+    from one4d_model.sampling import SamplerConfig
+    from one4d_model.spec import ModelSpec
+
+    m, d, sp = config.model, config.data, config.sampling
+    return ModelSpec(
+        variant=m.variant,
+        base_path=m.base_path,
+        coupling=m.coupling,
+        lora_rank=m.lora_rank,
+        lora_alpha=m.lora_alpha,
+        lora_dropout=m.lora_dropout,
+        num_links=m.num_links,
+        link_blocks=m.link_blocks,
+        base_trained=m.train_base,
+        attention_backend=m.attention_backend,
+        vae=m.vae,
+        text_encoder=m.text_encoder,
+        image_encoder=m.image_encoder,
+        num_frames=d.num_frames,
+        height=d.height,
+        width=d.width,
+        sampling=SamplerConfig(num_steps=sp.steps, guidance_scale=sp.guidance_scale, shift=sp.shift),
+    )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from one4d_data.umc import TASKS
-from one4d_model import One4DPipeline, build_one4d_transformer
+from one4d_model import One4DPipeline
+from one4d_model.components import build_transformer
+from one4d_model.run_format import write_trainable
 from one4d_model.sampling import SamplerConfig
 from one4d_model.transformer import parameter_report
 
@@ -24,7 +28,7 @@ from .batches import (
 )
 from .cache import encode_into_cache
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig, save_config, to_dict
+from .config import TrainConfig, model_spec, save_config, to_dict
 from .distributed import (
     DistEnv,
     all_reduce_mean,
@@ -39,25 +43,17 @@ from .loading import PositionSchedule, sample_positions
 from .losses import draw_noise, flow_matching_loss
 from .metrics_log import MetricsLog
 from .schedule import build_scheduler
-from .weights import save_training_weights
 
 
 def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    """The run's transformer (`one4d_model.components.build_transformer` on its spec), with the base made
+    trainable where the config says so and every trainable tensor in fp32."""
     m = config.model
-    bf16 = config.precision == "bf16"
-    model = build_one4d_transformer(
-        m.variant,
+    model = build_transformer(
+        model_spec(config),
         device=device,
-        dtype=torch.bfloat16 if bf16 else torch.float32,
-        base_path=m.base_path,
-        coupling=m.coupling,
-        lora_rank=m.lora_rank,
-        lora_alpha=m.lora_alpha,
-        lora_dropout=m.lora_dropout,
-        num_links=m.num_links,
-        link_blocks=m.link_blocks,
+        dtype=torch.bfloat16 if config.precision == "bf16" else torch.float32,
         gradient_checkpointing=m.gradient_checkpointing,
-        attention_backend=m.attention_backend,
     )
     if m.train_base:
         model.base.requires_grad_(True)
@@ -69,6 +65,10 @@ def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
 
 
 def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's global generators (per-sample randomness has its own seeded generators,
+    `batches.sample_generator`; this covers initialisation and anything else that draws globally)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (the legacy global state is what third-party code draws from)
     torch.manual_seed(seed)
 
 
@@ -179,8 +179,7 @@ class Trainer:
         return metrics
 
     def sampler(self) -> SamplerConfig:
-        sp = self.config.sampling
-        return SamplerConfig(num_steps=sp.steps, guidance_scale=sp.guidance_scale, shift=sp.shift)
+        return model_spec(self.config).sampling
 
     def evaluate(self, geometry: bool = True) -> tuple[dict[str, float], str] | None:
         """Held-out flow-matching losses and, with `geometry`, the geometry table of `evaluation`
@@ -206,10 +205,14 @@ class Trainer:
         return values, format_geometry_table(rows)
 
     def save(self) -> Path:
-        meta = {"step": str(self.step), "config": json.dumps(to_dict(self.config))}
+        # The model's spec for whoever rebuilds it; the training config and step for our own records.
+        spec = model_spec(self.config)
+        record = {
+            "one4d_train": json.dumps({"step": str(self.step), "config": json.dumps(to_dict(self.config))})
+        }
 
         def write(state, path):
-            save_training_weights(state, path, meta)
+            write_trainable(path, state, spec, extra=record)
 
         return save_checkpoint(
             self.output_dir,
