@@ -158,7 +158,7 @@ def test_conditioning_latents_are_the_video_latents_only_where_every_frame_is_ob
     samples = collate_samples(trainer.data.items(list(range(12))))
     full = samples["frame_mask"].bool().all(dim=1)
     assert 0 < int(full.sum()) < 12  # both tasks in the batch
-    batch = trainer.data.encode(samples)
+    batch = trainer.data.to_batch(samples)
     vae = trainer.data.vae
     assert torch.equal(batch.cond[full], batch.rgb[full])
     torch.testing.assert_close(batch.cond[~full], vae.encode(samples["cond_rgb"][~full]).float())

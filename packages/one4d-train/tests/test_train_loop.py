@@ -6,9 +6,9 @@ from one4d_data.dataset import collate_samples
 from one4d_model import build_one4d_transformer
 from one4d_model.run_format import load_trainable
 from one4d_train.checkpoint import latest_checkpoint
-from one4d_train.loading import PositionSchedule
 from one4d_train.losses import draw_noise, flow_matching_loss
 from one4d_train.metrics_log import read_metrics
+from one4d_train.positions import PositionSchedule
 from one4d_train.trainer import Trainer, build_model
 from safetensors.torch import load_file
 
@@ -149,7 +149,7 @@ def test_prefetched_batches_equal_batches_read_inline_and_a_detour_falls_back(sm
     schedule = PositionSchedule(0, 2, accum=1, world=1, rank=0, batch=2)
     data.start_prefetch(schedule, num_workers=1)
     first = data.batch([0, 1])
-    reference = data.encode(collate_samples(data.items([0, 1])))
+    reference = data.to_batch(collate_samples(data.items([0, 1])))
     assert torch.equal(first.rgb, reference.rgb) and torch.equal(first.text, reference.text)
     # Asking for other positions than the schedule's next ones reads them inline and stops prefetching.
     detour = data.batch([6, 7])

@@ -4,7 +4,8 @@ conditioning latents are those of exactly these frames (a flipped mask anywhere 
 import numpy as np
 import torch
 from one4d_data.umc import TASKS, conditioning_video
-from one4d_train.batches import EncodedBatches, build_context_encoders, build_video_vae, synthetic_clips
+from one4d_train.batches import EncodedBatches, synthetic_clips
+from one4d_train.components import build_context_encoders, build_video_vae
 
 
 def test_training_batches_mark_observed_frames_with_ones(small_config):
@@ -16,7 +17,7 @@ def test_training_batches_mark_observed_frames_with_ones(small_config):
     seen = set()
     for position in range(8):
         samples = batches.collated([position])
-        batch = batches.encode(samples)
+        batch = batches.to_batch(samples)
         frame_mask = samples["frame_mask"][0]
         task = TASKS[int(samples["task"][0])]
         seen.add(task)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from one4d_geometry.rotations import axis_angle_to_matrix
 
 from .cameras import pose_matrix, relative_to_first
 from .clip import Clip
@@ -58,26 +59,11 @@ class _Object:
 
     def rotations(self, s: np.ndarray) -> np.ndarray:
         """Object-to-scene rotations (n, 3, 3) at normalised times ``s``: spin about a fixed axis."""
-        return _axis_angles(np.asarray(s, dtype=np.float64)[:, None] * self.spin) @ self.rotation0
+        return axis_angle_to_matrix(np.asarray(s, dtype=np.float64)[:, None] * self.spin) @ self.rotation0
 
     @property
     def bounding_radius(self) -> float:
         return float(self.size[0] if self.kind == "sphere" else np.linalg.norm(self.size))
-
-
-def _axis_angle(vec: np.ndarray) -> np.ndarray:
-    return _axis_angles(np.asarray(vec, dtype=np.float64)[None])[0]
-
-
-def _axis_angles(vecs: np.ndarray) -> np.ndarray:
-    """Rodrigues' formula for axis-angle vectors (n, 3) -> rotations (n, 3, 3)."""
-    angle = np.linalg.norm(vecs, axis=-1)
-    k = vecs / np.maximum(angle, 1e-12)[:, None]
-    kx = np.zeros((len(vecs), 3, 3))
-    kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
-    kx[:, 1, 0], kx[:, 2, 0], kx[:, 2, 1] = k[:, 2], -k[:, 1], k[:, 0]
-    sin, cos = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
-    return np.eye(3) + sin * kx + (1 - cos) * kx @ kx
 
 
 def _look_rotation(forward: np.ndarray, roll: float = 0.0) -> np.ndarray:
@@ -174,7 +160,7 @@ def _place_objects(
                 bounce=bounce,
                 bounce_freq=float(rng.uniform(0.5, 2.0)),
                 spin=spin,
-                rotation0=_axis_angle(rng.normal(0, 1.0, 3)),
+                rotation0=axis_angle_to_matrix(rng.normal(0, 1.0, 3)),
                 size=size,
                 colour_name=str(rng.choice(names)),
                 dynamic=dynamic,

@@ -13,6 +13,7 @@ from .build import build_one4d_transformer
 from .encoders import CLIPImageEncoder, UMT5TextEncoder
 from .errors import ModelError
 from .patch_vae import LinearPatchVAE
+from .run_format import LINEAR_PATCH_VAE_FILE
 from .spec import ModelSpec
 from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from .transformer import One4DTransformer
@@ -58,7 +59,7 @@ def build_spec_vae(spec_vae: str, device: str | torch.device = "cpu", run_dir: s
     if spec_vae == "linear-patch":
         if run_dir is None:
             raise ModelError("vae 'linear-patch' is a run's fitted VAE: give the run folder that holds it")
-        path = Path(run_dir) / "vae.safetensors"
+        path = Path(run_dir) / LINEAR_PATCH_VAE_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the run's fitted linear patch VAE is missing")
         return LinearPatchVAE.load(path).to(device)

@@ -1,6 +1,6 @@
 """Model-ready micro-batches, identical however many processes share the work.
 
-Sample positions are global (`loading.sample_positions`): micro-batch `m` of step `s` on rank `r` takes the
+Sample positions are global (`positions.sample_positions`): micro-batch `m` of step `s` on rank `r` takes the
 positions ((s * accum + m) * world + r) * batch + j, walked through a per-epoch permutation of the dataset.
 One process with batch 2B and two processes with batch B therefore see the same samples in every step, and
 a resumed run continues exactly where it stopped. Per-sample randomness (noise, sigma, context dropout) is
@@ -17,12 +17,11 @@ import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
 from one4d_data.umc import TaskRatios, pack_frame_mask
-from one4d_model.components import build_encoders, build_spec_vae
-from one4d_model.configs import TEXT_CONTEXT_TOKENS, wan_config
-from one4d_model.patch_vae import LinearPatchVAE
+from one4d_model.configs import TEXT_CONTEXT_TOKENS
 
-from .config import TrainConfig, model_spec
-from .loading import PositionItems, PositionSchedule, Prefetcher, dataset_item
+from .components import context_dims
+from .config import TrainConfig
+from .positions import PositionItems, PositionSchedule, Prefetcher
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out synthetic scenes never coincide with training scenes
 
@@ -42,44 +41,6 @@ class Batch:
 
 def sample_generator(seed: int, position: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 2_654_435_761 + position * 97 + 1) % (2**63 - 1))
-
-
-def context_dims(config: TrainConfig) -> tuple[int, int | None]:
-    """(text_dim, image_dim or None) of the configured variant, without building the transformer."""
-    cfg = wan_config(config.model.variant)
-    return cfg["text_dim"], cfg.get("image_dim")
-
-
-def build_video_vae(config: TrainConfig, device: torch.device, train_clips: ClipDataset | None):
-    """The tiny preset's linear patch VAE is fitted on training clips (and reused from the output dir)."""
-    spec = config.model.vae
-    if spec == "linear-patch":
-        path = Path(config.output_dir) / "vae.safetensors"
-        if path.exists():
-            return LinearPatchVAE.load(path).to(device)
-        if train_clips is None:
-            raise ValueError("model.vae = 'linear-patch' needs training clips to fit it")
-        count = min(len(train_clips), 64)
-        items = [dataset_item(train_clips, i, 0) for i in range(count)]
-        videos = torch.cat(
-            [torch.stack([it["rgb"] for it in items]), torch.stack([it["xyz"] for it in items])]
-        )
-        vae = LinearPatchVAE.fit(videos)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        vae.save(path)
-        return vae.to(device)
-    return build_spec_vae(spec, device)
-
-
-def _dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype:
-    return torch.bfloat16 if config.precision == "bf16" and device.type == "cuda" else torch.float32
-
-
-def build_context_encoders(config: TrainConfig, device: torch.device):
-    """(text encoder, image encoder or None) of the run's spec (`one4d_model.components.build_encoders`):
-    umT5 and CLIP from `model.text_encoder` / `model.image_encoder`, or the tiny stand-ins when a path is
-    empty (CPU-sized variants only; the config validation enforces that)."""
-    return build_encoders(model_spec(config), device, _dtype_for(config, device))
 
 
 def synthetic_clips(config: TrainConfig, held_out: bool = False) -> ClipDataset:
@@ -143,11 +104,11 @@ class PositionedBatches:
         samples = self.prefetcher.next(positions) if self.prefetcher is not None else None
         return samples if samples is not None else collate_samples(self.items(positions))
 
-    def encode(self, samples: dict) -> Batch:
+    def to_batch(self, samples: dict) -> Batch:
         raise NotImplementedError
 
     def batch(self, positions: list[int]) -> Batch:
-        out = self.encode(self.collated(positions))
+        out = self.to_batch(self.collated(positions))
         out.positions = list(positions)
         return out
 
@@ -162,7 +123,7 @@ class EncodedBatches(PositionedBatches):
         self.empty_text = text_encoder([""]).to(device, torch.float32)
 
     @torch.no_grad()
-    def encode(self, samples: dict) -> Batch:
+    def to_batch(self, samples: dict) -> Batch:
         vae, device = self.vae, self.device
         rgb = vae.encode(samples["rgb"].to(device)).float()
         xyz = vae.encode(samples["xyz"].to(device)).float()
@@ -197,7 +158,7 @@ class CachedBatches(PositionedBatches):
         self.text_dim, self.image_dim = context_dims(config)
         self.empty_text = dataset.empty_text_embeds()[None].to(device)
 
-    def encode(self, samples: dict) -> Batch:
+    def to_batch(self, samples: dict) -> Batch:
         device = self.device
         rgb = samples["rgb_latents"].to(device)
         mask = pack_frame_mask(samples["frame_mask"].to(device), tuple(rgb.shape[-2:]))

@@ -27,7 +27,7 @@ def _clips(config: TrainConfig):
 
 def build_cache(config: TrainConfig, out_dir: str | Path, limit: int | None = None) -> list[Path]:
     """Encode the configured clips into `out_dir`; returns the files this process wrote or kept."""
-    from .batches import build_context_encoders, build_video_vae
+    from .components import build_context_encoders, build_video_vae
     from .distributed import barrier, init_distributed
 
     env = init_distributed()

@@ -66,7 +66,7 @@ def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, flo
         item["frame_mask"] = torch.ones_like(item["frame_mask"])
         item["task"] = torch.tensor(TASKS.index("full_video"))
         items.append(item)
-    batch = batches.encode(collate_samples(items))
+    batch = batches.to_batch(collate_samples(items))
     gen = torch.Generator().manual_seed(seed)
     rgb, xyz = [], []
     for sigma in FIXED_SIGMAS:

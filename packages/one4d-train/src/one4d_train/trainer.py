@@ -17,17 +17,10 @@ from one4d_model.run_format import write_trainable
 from one4d_model.sampling import SamplerConfig
 from one4d_model.transformer import parameter_report
 
-from .batches import (
-    CachedBatches,
-    EncodedBatches,
-    build_context_encoders,
-    build_video_vae,
-    dataset_clips,
-    pre_encode_dir,
-    synthetic_clips,
-)
+from .batches import CachedBatches, EncodedBatches, dataset_clips, pre_encode_dir, synthetic_clips
 from .cache import encode_into_cache
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .components import build_context_encoders, build_video_vae
 from .config import TrainConfig, model_spec, save_config, to_dict
 from .distributed import (
     DistEnv,
@@ -39,9 +32,9 @@ from .distributed import (
     wrap_model,
 )
 from .evaluation import evaluate_geometry, flatten_scores, format_geometry_table, held_out_losses
-from .loading import PositionSchedule, sample_positions
 from .losses import draw_noise, flow_matching_loss
 from .metrics_log import MetricsLog
+from .positions import PositionSchedule, sample_positions
 from .schedule import build_scheduler
 
 

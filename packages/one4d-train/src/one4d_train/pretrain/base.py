@@ -27,7 +27,7 @@ from one4d_model.tiny import TINY_NAME
 from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from one4d_model.vae import build_vae
 
-from ..loading import PositionItems
+from ..positions import PositionItems
 from ..schedule import build_scheduler
 from .common import StageLog, atomic_save_pretrained, load_stage_state, save_stage_state
 
