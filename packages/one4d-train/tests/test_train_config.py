@@ -130,6 +130,15 @@ def test_cli_trains_then_prints_the_held_out_geometry_beside_its_references(tmp_
         assert f"| {row} |" in text
     assert "| reference: constant |" in text and "| reference: GT through VAE |" in text
     assert "full-video depth AbsRel" in text and "checkpoint in" in text
+    # one4d-heldout gives the same table for the run, and takes other sampling settings.
+    from one4d_train.heldout_cli import main as heldout
+
+    lines = text[text.index("| held-out |") :].splitlines()
+    table = "\n".join(lines[: next(i for i, line in enumerate(lines) if not line.startswith("|"))])
+    assert heldout([str(tmp_path / "run")]) == 0
+    assert table in capsys.readouterr().out
+    assert heldout([str(tmp_path / "run"), "--steps", "1"]) == 0
+    assert "1 steps, guidance 1.0" in capsys.readouterr().out
 
 
 def test_every_package_error_is_a_one4d_error():
@@ -143,11 +152,17 @@ def test_every_package_error_is_a_one4d_error():
     assert str(WeightsError("run.safetensors: missing tensors")) == "run.safetensors: missing tensors"
 
 
-def test_sampling_defaults_of_the_config_are_the_models():
-    """`SamplingConfig` repeats `one4d_model.sampling.SamplerConfig`'s defaults (the config module stays free
-    of heavy imports); this keeps the two from drifting apart."""
+def test_what_the_config_repeats_of_the_model_is_the_models():
+    """The config module repeats the model's sampling defaults, variant names and VAE names (it stays free of
+    heavy imports so that bad configs fail fast); this keeps the copies from drifting apart."""
+    from one4d_model.configs import WAN_CONFIGS
     from one4d_model.sampling import SamplerConfig
+    from one4d_model.spec import NAMED_VAES
+    from one4d_train import config as train_config
     from one4d_train.config import SamplingConfig
+
+    assert set(train_config.VARIANTS) == set(WAN_CONFIGS)
+    assert set(train_config.NAMED_VAES) == set(NAMED_VAES)
 
     ours, model = SamplingConfig(), SamplerConfig()
     assert (ours.steps, ours.guidance_scale, ours.shift) == (

@@ -78,30 +78,31 @@ def build_encoders(
     """(text encoder, image encoder or None): umT5 / CLIP from local folders (the arguments override the
     spec's), else the tiny stand-ins. An encoder whose width does not fit the variant raises, naming it."""
     dims = spec.dims
-    text_dim, image_dim = dims["text_dim"], dims.get("image_dim")
-    text_path = text_encoder or spec.text_encoder
-    if text_path:
-        text = UMT5TextEncoder.from_pretrained(text_path, device=device, dtype=dtype)
-        _check_width("text_encoder", text_path, text.dim, text_dim, "text_dim")
-    else:
-        text = TinyTextEncoder(text_dim)
-    if image_dim is None:
+    text = _encoder("text_encoder", text_encoder or spec.text_encoder, dims["text_dim"], device, dtype)
+    if dims.get("image_dim") is None:
         return text, None
-    image_path = image_encoder or spec.image_encoder
-    if image_path:
-        image = CLIPImageEncoder.from_pretrained(image_path, device=device, dtype=dtype)
-        _check_width("image_encoder", image_path, image.dim, image_dim, "image_dim")
-    else:
-        image = TinyImageEncoder(image_dim)
+    image = _encoder("image_encoder", image_encoder or spec.image_encoder, dims["image_dim"], device, dtype)
     return text, image
 
 
-def _check_width(key: str, path: str, got: int, expected: int, field_name: str) -> None:
-    if got != expected:
+_ENCODERS = {
+    "text_encoder": (UMT5TextEncoder, TinyTextEncoder, "text_dim"),
+    "image_encoder": (CLIPImageEncoder, TinyImageEncoder, "image_dim"),
+}
+
+
+def _encoder(key: str, path: str, width: int, device, dtype):
+    """The encoder at `path` (checked to give `width`-dim states), or the tiny stand-in when it is empty."""
+    pretrained, stand_in, field_name = _ENCODERS[key]
+    if not path:
+        return stand_in(width)
+    encoder = pretrained.from_pretrained(path, device=device, dtype=dtype)
+    if encoder.dim != width:
         raise ModelError(
-            f"model.{key} = {path}: the encoder gives {got}-dim states, "
-            f"the model's {field_name} is {expected}"
+            f"model.{key} = {path}: the encoder gives {encoder.dim}-dim states, "
+            f"the model's {field_name} is {width}"
         )
+    return encoder
 
 
 def build_components(

@@ -22,35 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import ModelError
+from .vae import SPATIAL_FACTOR, TEMPORAL_FACTOR, check_video, video_latent_shape
 
-TEMPORAL_FACTOR = 4
-SPATIAL_FACTOR = 8
 PATCH_VALUES = 3 * TEMPORAL_FACTOR * SPATIAL_FACTOR**2  # 768 values per latent position
-
-
-def _check_video(video: torch.Tensor) -> None:
-    if video.ndim != 5 or video.shape[1] != 3:
-        raise ModelError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
-
-
-def latent_shape(channels: int, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """(channels, f, h, w) of a video of `num_frames` x `height` x `width` (checked to fit the layout)."""
-    if (
-        num_frames < 1
-        or (num_frames - 1) % TEMPORAL_FACTOR
-        or height % SPATIAL_FACTOR
-        or width % SPATIAL_FACTOR
-    ):
-        raise ModelError(
-            f"video of {num_frames} frames at {height}x{width} does not fit the VAE: frames must be "
-            f"{TEMPORAL_FACTOR}k + 1 and height/width multiples of {SPATIAL_FACTOR}"
-        )
-    return (
-        channels,
-        (num_frames - 1) // TEMPORAL_FACTOR + 1,
-        height // SPATIAL_FACTOR,
-        width // SPATIAL_FACTOR,
-    )
 
 
 def patches(video: torch.Tensor) -> torch.Tensor:
@@ -99,7 +73,7 @@ class LinearPatchVAE(nn.Module):
         return self.components.shape[0]
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        return latent_shape(self.latent_channels, num_frames, height, width)
+        return video_latent_shape(self.latent_channels, num_frames, height, width)
 
     patches = staticmethod(patches)
 
@@ -123,8 +97,7 @@ class LinearPatchVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None):
-        _check_video(video)
-        self.latent_shape(*video.shape[2:])
+        check_video(video, self)
         return self.project(video).contiguous()
 
     @torch.no_grad()
@@ -201,7 +174,7 @@ class RefinedPatchVAE(nn.Module):
         return self.linear.latent_channels
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        return latent_shape(self.latent_channels, num_frames, height, width)
+        return video_latent_shape(self.latent_channels, num_frames, height, width)
 
     def _stats(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (1, -1, 1, 1, 1)
@@ -233,8 +206,7 @@ class RefinedPatchVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None):
-        _check_video(video)
-        self.latent_shape(*video.shape[2:])
+        check_video(video, self)
         return self.encode_train(video).contiguous()
 
     @torch.no_grad()

@@ -15,6 +15,45 @@ from diffusers import AutoencoderKLWan
 from .errors import ModelError
 from .tiny import TINY_NAME, TINY_VAE_CONFIG, TINY_VAE_FILE
 
+TEMPORAL_FACTOR = 4
+SPATIAL_FACTOR = 8
+"""Wan2.1's VAE layout: 4k + 1 frames -> k + 1 latent frames, x8 downsampling in space."""
+
+
+def video_latent_shape(
+    channels: int,
+    num_frames: int,
+    height: int,
+    width: int,
+    temporal_factor: int = TEMPORAL_FACTOR,
+    spatial_factor: int = SPATIAL_FACTOR,
+) -> tuple[int, int, int, int]:
+    """(channels, f, h, w) of a video of `num_frames` x `height` x `width`, checked to fit the layout (every
+    VAE of this package: `VideoVAE` and the patch VAEs)."""
+    if (
+        num_frames < 1
+        or (num_frames - 1) % temporal_factor
+        or height % spatial_factor
+        or width % spatial_factor
+    ):
+        raise ModelError(
+            f"video of {num_frames} frames at {height}x{width} does not fit the VAE: frames must be "
+            f"{temporal_factor}k + 1 and height/width multiples of {spatial_factor}"
+        )
+    return (
+        channels,
+        (num_frames - 1) // temporal_factor + 1,
+        height // spatial_factor,
+        width // spatial_factor,
+    )
+
+
+def check_video(video: torch.Tensor, vae) -> None:
+    """A (B, 3, F, H, W) video whose size fits `vae`'s latent layout, else `ModelError`."""
+    if video.ndim != 5 or video.shape[1] != 3:
+        raise ModelError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
+    vae.latent_shape(*video.shape[2:])
+
 
 class VideoVAE(torch.nn.Module):
     """Encode videos (B, 3, F, H, W) in [-1, 1] to normalised latents (B, 16, f, h, w), and back."""
@@ -38,28 +77,19 @@ class VideoVAE(torch.nn.Module):
         return 2 ** (len(self.autoencoder.config.dim_mult) - 1)
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        if (
-            (num_frames - 1) % self.temporal_factor
-            or height % self.spatial_factor
-            or width % self.spatial_factor
-        ):
-            raise ModelError(
-                f"video of {num_frames} frames at {height}x{width} does not fit the VAE: frames must be "
-                f"{self.temporal_factor}k + 1 and height/width multiples of {self.spatial_factor}"
-            )
-        return (
+        return video_latent_shape(
             self.autoencoder.config.z_dim,
-            (num_frames - 1) // self.temporal_factor + 1,
-            height // self.spatial_factor,
-            width // self.spatial_factor,
+            num_frames,
+            height,
+            width,
+            self.temporal_factor,
+            self.spatial_factor,
         )
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None):
         """Normalised latents of `video`; the posterior mean unless `sample`."""
-        if video.ndim != 5 or video.shape[1] != 3:
-            raise ModelError(f"video must be (B, 3, F, H, W), got shape {tuple(video.shape)}")
-        self.latent_shape(*video.shape[2:])
+        check_video(video, self)
         dist = self.autoencoder.encode(video.to(self.autoencoder.dtype)).latent_dist
         latents = dist.sample(generator) if sample else dist.mode()
         mean = self.latents_mean.to(latents.device, latents.dtype)

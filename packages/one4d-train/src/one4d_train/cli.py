@@ -25,13 +25,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """--config, --preset and --set, shared by the training and cache-building commands."""
     parser.add_argument("--config", help="a TOML config file (sections: model, data, optim)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset (default tiny-cpu)")
+    add_set_argument(parser, "override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """Repeatable `--set KEY=VALUE` into `args.overrides` (parsed by `config._parse_override`)."""
     parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set optim.lr=3e-4 (repeatable)",
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from one4d_data.clip import Clip
-from one4d_data.dataset import SyntheticSource, collate_samples
+from one4d_data.dataset import collate_samples
 from one4d_data.normalize import decode_pointmaps, encode_pointmaps, robust_normalization
 from one4d_data.synthetic import FOCAL_RANGE
 from one4d_data.umc import TASKS
@@ -82,12 +82,6 @@ def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, flo
         "val_loss_rgb": float(np.mean(rgb)),
         "val_loss_xyz": float(np.mean(xyz)),
     }
-
-
-def held_out_clips(count: int, num_frames: int, height: int, width: int, seed: int) -> list[Clip]:
-    """`count` synthetic scenes from seeds that training never uses."""
-    source = SyntheticSource(count, num_frames, height, width, seed=seed)
-    return [source[i] for i in range(count)]
 
 
 def _frame_scores(

@@ -10,7 +10,6 @@ once by the stage-1 VAE into a latent cache.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from one4d_model.vae import build_vae
 
 from ..positions import PositionItems
 from ..schedule import build_scheduler
-from .common import StageLog, atomic_save_pretrained, load_stage_state, save_stage_state
+from .common import StageLog, apply_update, atomic_save_pretrained, load_stage_state, save_stage_state
 
 TRAIN_SEED = 23
 HELD_OUT_SEED = 2_000_003
@@ -165,26 +164,15 @@ def train_base_stage(output_dir: str | Path, config: BaseStageConfig | None = No
         noise = torch.randn(clean.shape, generator=gen)
         drop = torch.rand(len(clean), generator=gen) < config.caption_dropout
         loss = inp_loss(model, samples, sigmas, noise, drop)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        values = apply_update(loss, model.parameters(), optimizer, scheduler, "one4d-pretrain base", step)
         step += 1
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"one4d-pretrain base: loss is {loss.item()} at step {step}")
         if step % config.log_every == 0 or step == config.steps:
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
-            values = {
-                "loss": loss.item(),
-                "grad_norm": float(grad_norm),
-                "lr": scheduler.get_last_lr()[0],
-                "s_per_step": elapsed / config.log_every,
-            }
+            values["s_per_step"] = elapsed / config.log_every
             if step % config.eval_every == 0 or step == config.steps:
                 values["eval/loss"] = held_out_loss(model, eval_set, config.seed)
             log.log(step, values)
-        log.progress(step, {"loss": loss.item()})
+        log.progress(step, {"loss": values["loss"]})
         if step % config.save_every == 0 and step < config.steps:
             save_stage_state(out, model, optimizer, scheduler, step)
     final = out / "base"

@@ -15,6 +15,7 @@ import dataclasses
 import sys
 import typing
 
+from ..cli import add_set_argument
 from ..config import ConfigError, _coerce, _parse_override
 
 
@@ -23,14 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("stage", choices=("vae", "base"), help="which part of the tiny One4D to train")
     parser.add_argument("--output-dir", required=True, help="where the stage writes its result and logs")
     parser.add_argument("--vae", help="base stage: the stage-1 VAE file (default: the packaged one)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a stage setting, e.g. --set steps=500 (repeatable)",
-    )
+    add_set_argument(parser, "change a stage setting, e.g. --set steps=500 (repeatable)")
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -61,6 +62,19 @@ def load_stage_state(out: Path, model: torch.nn.Module, optimizer, scheduler) ->
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return int(state["step"])
+
+
+def apply_update(loss: torch.Tensor, params, optimizer, scheduler, where: str, step: int) -> dict[str, float]:
+    """One optimiser step of a stage on `loss` (gradients clipped to norm 1); a non-finite loss raises
+    before anything is updated. Returns the values every stage logs."""
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(f"{where}: loss is {loss.item()} at step {step + 1}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    scheduler.step()
+    return {"loss": loss.item(), "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0]}
 
 
 class StageLog(MetricsLog):

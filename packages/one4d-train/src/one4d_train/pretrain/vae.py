@@ -10,7 +10,6 @@ because a VAE this small does not carry over from RGB to pointmaps the way Wan's
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_model.patch_vae import LinearPatchVAE, RefinedPatchVAE
 
 from ..schedule import build_scheduler
-from .common import StageLog, load_stage_state, save_stage_state
+from .common import StageLog, apply_update, load_stage_state, save_stage_state
 
 TRAIN_SEED = 11
 """Seed of the VAE's training scenes (the transformer stages and their held-out scenes use other seeds)."""
@@ -95,30 +94,19 @@ def train_vae_stage(output_dir: str | Path, config: VAEStageConfig | None = None
         loss_rgb = (recon[: len(rgb)] - rgb).abs().mean()
         loss_xyz = (recon[len(rgb) :] - xyz).abs().mean()
         loss = loss_rgb + config.xyz_weight * loss_xyz
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        scheduler.step()
+        values = apply_update(loss, params, optimizer, scheduler, "one4d-pretrain vae", step)
         step += 1
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"one4d-pretrain vae: loss is {loss.item()} at step {step}")
         if step % config.log_every == 0 or step == config.steps:
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
-            values = {
-                "loss": loss.item(),
-                "l1_rgb": loss_rgb.item(),
-                "l1_xyz": loss_xyz.item(),
-                "grad_norm": float(grad_norm),
-                "lr": scheduler.get_last_lr()[0],
-                "s_per_step": elapsed / config.log_every,
-            }
+            values.update(
+                l1_rgb=loss_rgb.item(), l1_xyz=loss_xyz.item(), s_per_step=elapsed / config.log_every
+            )
             if step % config.save_every == 0 or step == config.steps:
                 values.update(
                     {f"eval/{k}": v for k, v in reconstruction_errors(vae, eval_rgb, eval_xyz).items()}
                 )
             log.log(step, values)
-        log.progress(step, {"loss": loss.item()})
+        log.progress(step, {"loss": values["loss"]})
         if step % config.save_every == 0 and step < config.steps:
             save_stage_state(out, vae, optimizer, scheduler, step)
     stats_rgb, stats_xyz = _videos(train, 0, config.stats_clips)
