@@ -1,4 +1,5 @@
-"""One4DPipeline on the tiny config: the three tasks, what the observed frames do, and bad input."""
+"""One4DPipeline on the tiny config: the four tasks, what the observed frames do, the diffusers-style call
+(generator, progress bar, callback, scheduler, output types) and bad input."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def test_a_single_image_and_an_explicit_mask(pipeline):
         (_video()[0], {"task": "single_image"}, "needs num_frames"),
         (_video(), {}, "exactly one of task"),
         (_video(), {"task": "panorama"}, "unknown task 'panorama'"),
-        (_video(), {"frame_mask": np.zeros(5)}, "at least one 1"),
+        (_video(), {"frame_mask": np.full(5, 0.5)}, "zeros and ones"),
+        (None, {"task": "full_video"}, "video is required"),
     ],
 )
 def test_bad_input_is_explained(pipeline, video, kwargs, message):
@@ -147,3 +149,121 @@ def test_negative_prompt_steers_guided_samples_only(pipeline):
     unguided = pipeline(video, guidance_scale=1.0, **kwargs)
     again = pipeline(video, guidance_scale=1.0, negative_prompt="a blue sphere", **kwargs)
     assert np.array_equal(unguided.frames, again.frames)
+
+
+def test_text_to_4d_observes_no_frame(pipeline):
+    seen = []
+    transformer = pipeline.transformer
+    original = transformer.forward
+
+    def spy(rgb, xyz, cond, mask, *rest):
+        seen.append((cond, mask))
+        return original(rgb, xyz, cond, mask, *rest)
+
+    transformer.forward = spy
+    try:
+        out = pipeline(
+            task="text",
+            num_frames=5,
+            height=32,
+            width=48,
+            prompt="a",
+            num_inference_steps=1,
+            guidance_scale=1,
+        )
+    finally:
+        del transformer.forward
+    assert out.frames.shape == (5, 32, 48, 3) and out.frame_mask.tolist() == [0] * 5
+    cond, mask = seen[0]
+    assert (mask == 0).all()
+    torch.testing.assert_close(cond, pipeline.vae.encode(torch.zeros(1, 3, 5, 32, 48)))  # nothing observed
+    # An all-zero frame mask is the same task; a given video is ignored.
+    again = pipeline(_video(), frame_mask=np.zeros(5), prompt="a", num_inference_steps=1, guidance_scale=1)
+    assert np.array_equal(again.pointmaps, out.pointmaps, equal_nan=True)
+    with pytest.raises(ValueError, match="needs num_frames, height and width"):
+        pipeline(task="text", num_inference_steps=1)
+
+
+def test_generator_and_seed_agree_and_lists_follow_diffusers(pipeline):
+    kwargs = {"task": "single_image", "num_inference_steps": 2}
+    by_seed = pipeline(_video(), seed=5, **kwargs)
+    by_generator = pipeline(_video(), generator=torch.Generator().manual_seed(5), **kwargs)
+    as_list = pipeline(_video(), generator=[torch.Generator().manual_seed(5)], **kwargs)
+    assert np.array_equal(by_seed.frames, by_generator.frames) and np.array_equal(
+        by_seed.frames, as_list.frames
+    )
+    with pytest.raises(ValueError, match="2 generators for a batch of 1"):
+        pipeline(_video(), generator=[torch.Generator(), torch.Generator()], **kwargs)
+
+
+def test_progress_bar_shows_the_steps_and_can_be_silenced(pipeline, capsys):
+    pipeline(_video(), task="full_video", num_inference_steps=3)
+    assert "3/3" in capsys.readouterr().err
+    pipeline.set_progress_bar_config(disable=True)
+    try:
+        pipeline(_video(), task="full_video", num_inference_steps=3)
+        assert "3/3" not in capsys.readouterr().err
+    finally:
+        pipeline.set_progress_bar_config()
+
+
+def test_callback_on_step_end_sees_and_replaces_the_latents(pipeline):
+    steps = []
+
+    def callback(pipe, step, timestep, kwargs):
+        assert pipe is pipeline and kwargs["latents"].shape == (1, 32, 2, 4, 6)
+        steps.append((step, float(timestep)))
+        return {"latents": torch.zeros_like(kwargs["latents"])} if step == 2 else {}
+
+    out = pipeline(_video(), task="full_video", num_inference_steps=3, callback_on_step_end=callback)
+    assert [s for s, _ in steps] == [0, 1, 2] and steps[0][1] > steps[1][1] > steps[2][1]
+    assert (out.latents.rgb == 0).all() and (out.latents.xyz == 0).all()
+    with pytest.raises(ValueError, match="may name"):
+        pipeline(
+            _video(),
+            task="full_video",
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=("x",),
+        )
+
+
+def test_the_scheduler_is_a_component(pipeline):
+    from one4d_model.sampling import make_scheduler
+
+    kwargs = {"task": "single_image", "num_inference_steps": 3, "seed": 2}
+    euler = pipeline(_video(), **kwargs)
+    saved = pipeline.scheduler
+    pipeline.scheduler = make_scheduler("unipc")
+    try:
+        unipc = pipeline(_video(), **kwargs)
+        unipc_again = pipeline(_video(), **kwargs)  # a multistep scheduler starts fresh on every call
+    finally:
+        pipeline.scheduler = saved
+    assert not np.array_equal(euler.frames, unipc.frames)
+    assert np.array_equal(unipc.frames, unipc_again.frames)
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        make_scheduler("ddim")
+
+
+def test_output_types_and_return_dict(pipeline):
+    kwargs = {"task": "single_image", "num_inference_steps": 2, "seed": 1}
+    out = pipeline(_video(), **kwargs)
+    as_pt = pipeline(_video(), output_type="pt", **kwargs)
+    assert isinstance(as_pt.frames, torch.Tensor) and np.array_equal(as_pt.frames.numpy(), out.frames)
+    assert np.array_equal(as_pt.valid.numpy(), out.valid)
+    latent = pipeline(_video(), output_type="latent", **kwargs)
+    assert latent.frames is None and latent.pointmaps is None
+    torch.testing.assert_close(latent.latents.xyz, out.latents.xyz)
+    frames, pointmaps, valid, saturated, frame_mask, cameras = pipeline(_video(), return_dict=False, **kwargs)
+    assert np.array_equal(frames, out.frames) and np.array_equal(valid, out.valid) and cameras is None
+    with pytest.raises(ValueError, match="output_type must be one of"):
+        pipeline(_video(), output_type="pil", **kwargs)
+
+
+def test_cameras_and_depth_in_the_same_output(pipeline):
+    out = pipeline(_video(), task="full_video", num_inference_steps=2, recover_cameras=True)
+    assert out.cameras.K.shape == (5, 3, 3) and out.cameras.c2w.shape == (5, 4, 4)
+    assert out.depth.shape == (5, 32, 48)
+    assert np.isfinite(out.depth[out.valid]).all() and np.isnan(out.depth[~out.valid]).all()
+    direct = out.recover()
+    np.testing.assert_allclose(direct.K, out.cameras.K)

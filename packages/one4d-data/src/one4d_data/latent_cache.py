@@ -4,7 +4,10 @@ One file per clip, ``clip_<index>.safetensors``, holding ``rgb_latents``, ``xyz_
 per task ``cond_latents_<task>`` and ``frame_mask_<task>`` (the conditioning video depends on the task's
 frame mask, drawn deterministically when the cache is built), ``text_embeds`` (L, D), ``norm_center`` (3,)
 and ``norm_scale`` (); optionally ``image_embeds`` (T, D) of the first RGB frame (e.g. CLIP image tokens;
-task-independent, since every task observes frame 0); metadata: caption, source index, frame count.
+task-independent, since every task that observes frames observes frame 0); metadata: caption, source index,
+frame count. The text-to-4D task observes nothing, so its conditioning is the same for every clip: one
+``blank_conditioning.safetensors`` per cache holds ``cond_latents`` of the black video and, with an image
+encoder, ``image_embeds`` of a black first frame.
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ from torch.utils.data import Dataset
 
 from .dataset import ClipDataset, item_rng
 from .errors import DataError
-from .umc import TASKS, TaskRatios, conditioning_video, observed_frame_mask, sample_task
+from .umc import TASKS, TEXT_TASK, TaskRatios, conditioning_video, observed_frame_mask, sample_task
 
 CACHE_PATTERN = "clip_*.safetensors"
 EMPTY_CAPTION_FILE = "empty_caption.safetensors"
 """The text encoder's states of the empty caption (one file per cache): what caption dropout trains with."""
+BLANK_CONDITIONING_FILE = "blank_conditioning.safetensors"
+"""The text task's conditioning (nothing observed): the black video's latents, a black frame's CLIP states."""
 OPTIONAL_KEYS = ("image_embeds",)
+CLIP_TASKS = tuple(
+    task for task in TASKS if task != TEXT_TASK
+)  # tasks whose conditioning depends on the clip
 
 
 def write_cached_sample(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -107,6 +115,13 @@ def build_latent_cache(
     empty = out_dir / EMPTY_CAPTION_FILE
     if overwrite or not empty.exists():
         write_cached_sample(empty, {"text_embeds": encode_text([""])[0]}, {"caption": ""})
+    blank = out_dir / BLANK_CONDITIONING_FILE
+    if (overwrite or not blank.exists()) and len(dataset):
+        rgb = dataset[wanted[0] if wanted else 0]["rgb"][None]
+        tensors = {"cond_latents": encode_video(torch.zeros_like(rgb))[0]}
+        if encode_image is not None:
+            tensors["image_embeds"] = encode_image(torch.zeros_like(rgb[:, :, 0]))[0]
+        write_cached_sample(blank, tensors, {"num_frames": str(rgb.shape[2])})
     needed = ("image_embeds",) if encode_image is not None else ()
     todo = [i for i in wanted if overwrite or not _has_keys(paths[i], needed)]
     for start in range(0, len(todo), batch_size):
@@ -119,7 +134,7 @@ def build_latent_cache(
         text = encode_text([it["caption"] for it in items])
         image = None if encode_image is None else encode_image(rgb[:, :, 0])
         per_task = {}
-        for task in TASKS:
+        for task in CLIP_TASKS:
             masks = np.stack(
                 [_task_mask(task, rgb.shape[2], dataset.seed, i, dataset.sparsity_range) for i in indices]
             )
@@ -158,6 +173,7 @@ class LatentCacheDataset(Dataset):
             raise DataError(self.cache_dir, f"no cached samples ({CACHE_PATTERN})")
         self.task_ratios = task_ratios or TaskRatios()
         self.seed, self.epoch = int(seed), 0
+        self._blank: dict[str, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -175,12 +191,26 @@ class LatentCacheDataset(Dataset):
             )
         return read_cached_sample(path)[0]["text_embeds"]
 
+    def blank_conditioning(self) -> dict[str, torch.Tensor]:
+        """The text task's conditioning (`cond_latents`, and `image_embeds` when the cache has an image
+        encoder's), written by `build_latent_cache`."""
+        if self._blank is None:
+            path = self.cache_dir / BLANK_CONDITIONING_FILE
+            if not path.is_file():
+                raise DataError(
+                    path,
+                    "missing: the cache predates the text-to-4D task; rebuild it (one4d-cache) to train it",
+                )
+            self._blank = read_cached_sample(path)[0]
+        return self._blank
+
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]
         rng = item_rng(self.seed, self.epoch, index)
         task = sample_task(rng, self.task_ratios)
         keys = ("rgb_latents", "xyz_latents", "text_embeds", "norm_center", "norm_scale")
-        wanted = (*keys, f"cond_latents_{task}", f"frame_mask_{task}")
+        source = "single_image" if task == TEXT_TASK else task  # any clip task: its mask gives the length
+        wanted = (*keys, f"cond_latents_{source}", f"frame_mask_{source}")
         try:
             with safe_open(str(path), framework="pt") as handle:
                 present = set(handle.keys())
@@ -196,8 +226,14 @@ class LatentCacheDataset(Dataset):
             raise DataError(path, f"not a readable safetensors file ({error})") from error
         item = {k: tensors[k] for k in keys}
         item.update({k: tensors[k] for k in OPTIONAL_KEYS if k in tensors})
-        item["cond_latents"] = tensors[f"cond_latents_{task}"]
-        item["frame_mask"] = tensors[f"frame_mask_{task}"]
+        item["cond_latents"] = tensors[f"cond_latents_{source}"]
+        item["frame_mask"] = tensors[f"frame_mask_{source}"]
+        if task == TEXT_TASK:
+            blank = self.blank_conditioning()
+            item["cond_latents"] = blank["cond_latents"]
+            item["frame_mask"] = torch.zeros_like(item["frame_mask"])
+            if "image_embeds" in item:
+                item["image_embeds"] = blank["image_embeds"]
         item["task"] = torch.tensor(TASKS.index(task), dtype=torch.int64)
         item["caption"] = caption
         return item

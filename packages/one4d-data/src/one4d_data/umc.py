@@ -1,6 +1,10 @@
 """Unified Masked Conditioning (UMC), the one home of the concept: the tasks and their sampling ratios, the
 observed-frame masks, the conditioning video, and the mask packed to latent resolution.
 
+The paper's three tasks observe frame 0 (single image), a few frames (sparse frames) or all of them (full
+video). A fourth, text to 4D (One4D's README), observes none: the mask is all zero, the conditioning video
+black, and the caption is the only condition. Its training ratio is 0 unless a config asks for it.
+
 Packing: Wan's causal VAE maps F = 4k + 1 frames to k + 1 latent frames, the first frame alone, then groups of
 four. The mask follows the same grouping (first frame repeated four times, then four frames per latent
 frame), so each latent frame carries 4 mask channels, the layout Wan-Fun-InP was trained with.
@@ -13,16 +17,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-TASKS = ("single_image", "sparse_frames", "full_video")
+TASKS = ("single_image", "sparse_frames", "full_video", "text")
+TEXT_TASK = "text"  # no observed frame
 
 
 @dataclass(frozen=True)
 class TaskRatios:
-    """Sampling weights of the three tasks (the paper's 0.35 / 0.30 / 0.35); normalized to sum to one."""
+    """Sampling weights of the tasks (the paper's 0.35 / 0.30 / 0.35, text to 4D 0); normalized to sum to
+    one."""
 
     single_image: float = 0.35
     sparse_frames: float = 0.30
     full_video: float = 0.35
+    text: float = 0.0
 
     def __post_init__(self) -> None:
         values = self.as_array(normalized=False)
@@ -32,7 +39,9 @@ class TaskRatios:
             )
 
     def as_array(self, normalized: bool = True) -> np.ndarray:
-        values = np.array([self.single_image, self.sparse_frames, self.full_video], dtype=np.float64)
+        values = np.array(
+            [self.single_image, self.sparse_frames, self.full_video, self.text], dtype=np.float64
+        )
         return values / values.sum() if normalized else values
 
 
@@ -55,8 +64,9 @@ def observed_frame_mask(
     sparsity: float | None = None,
     sparsity_range: tuple[float, float] = (0.05, 0.5),
 ) -> np.ndarray:
-    """(F,) bool, True = observed. single_image: frame 0; full_video: all; sparse_frames: round(sparsity * F)
-    frames (at least first and last), with ``sparsity`` drawn uniformly from ``sparsity_range`` if None."""
+    """(F,) bool, True = observed. single_image: frame 0; full_video: all; text: none; sparse_frames:
+    round(sparsity * F) frames (at least first and last), with ``sparsity`` drawn uniformly from
+    ``sparsity_range`` if None."""
     if num_frames < 1:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
     mask = np.zeros(num_frames, dtype=bool)
@@ -64,6 +74,8 @@ def observed_frame_mask(
         mask[0] = True
     elif task == "full_video":
         mask[:] = True
+    elif task == TEXT_TASK:
+        pass
     elif task == "sparse_frames":
         if sparsity is None:
             lo, hi = sparsity_range

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from .recovery import recover_cameras
-from .tum import write_tum
+from .recovery_files import write_recovery
 
 __all__ = ["main"]
 
@@ -127,22 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"one4d-recover: {args.pointmaps}: {error}") from None
     stamps = _timestamps(args, len(result.K))
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_tum(args.out / "trajectory.txt", stamps, result.c2w, header=f"one4d-recover {args.pointmaps.name}")
-    height, width = result.depth.shape[1:]
-    intrinsics = {
-        "width": width,
-        "height": height,
-        "shared_focal": args.shared_focal,
-        "fx": result.K[:, 0, 0].tolist(),
-        "fy": result.K[:, 1, 1].tolist(),
-        "cx": result.K[:, 0, 2].tolist(),
-        "cy": result.K[:, 1, 2].tolist(),
-        "K": result.K.tolist(),
-        "residuals": result.residuals.tolist(),
-    }
-    (args.out / "intrinsics.json").write_text(json.dumps(intrinsics, indent=2))
-    np.savez_compressed(args.out / "depth.npz", depth=result.depth)
+    write_recovery(
+        args.out,
+        result,
+        stamps,
+        shared_focal=args.shared_focal,
+        header=f"one4d-recover {args.pointmaps.name}",
+    )
     print(
         f"{len(result.K)} frames, focal {np.median(result.K[:, 0, 0]):.2f} px, mean point error "
         f"{result.residuals.mean():.4g}; wrote {args.out}",

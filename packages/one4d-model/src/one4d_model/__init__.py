@@ -1,17 +1,51 @@
 """one4d_model: the Decoupled LoRA Control transformer on Wan2.1 (diffusers), its spec, run format and
 pipeline. Internals (LoRA layers and their routing, links, input packing) stay in their modules."""
 
-from .attention import ATTENTION_BACKENDS, check_attention_backend
-from .build import build_one4d_transformer
-from .components import Components, build_components
-from .configs import WAN_CONFIGS, wan_config
-from .errors import ModelError, WeightsError
-from .lora_export import lora_adapter_config, lora_state_dict, save_lora
-from .pipeline import One4DPipeline, One4DPipelineOutput
-from .run_format import find_checkpoint, load_trainable, read_spec, save_trainable, trainable_state_dict
-from .spec import ModelSpec
-from .transformer import COUPLINGS, TRAINABLE_GROUPS, One4DOutput, One4DTransformer, parameter_report
-from .wan_weights import load_wan_base
+import importlib
+
+# Names resolve on first use (PEP 562), so `import one4d_model.scene` and the light CLIs (one4d-view,
+# one4d-render) start without importing diffusers and the transformer.
+_EXPORTS = {
+    "ATTENTION_BACKENDS": "attention",
+    "check_attention_backend": "attention",
+    "build_one4d_transformer": "build",
+    "Components": "components",
+    "build_components": "components",
+    "WAN_CONFIGS": "configs",
+    "wan_config": "configs",
+    "ModelError": "errors",
+    "WeightsError": "errors",
+    "lora_adapter_config": "lora_export",
+    "lora_state_dict": "lora_export",
+    "save_lora": "lora_export",
+    "One4DPipeline": "pipeline",
+    "One4DPipelineOutput": "pipeline",
+    "find_checkpoint": "run_format",
+    "load_trainable": "run_format",
+    "read_spec": "run_format",
+    "save_trainable": "run_format",
+    "trainable_state_dict": "run_format",
+    "ModelSpec": "spec",
+    "COUPLINGS": "transformer",
+    "TRAINABLE_GROUPS": "transformer",
+    "One4DOutput": "transformer",
+    "One4DTransformer": "transformer",
+    "parameter_report": "transformer",
+    "load_wan_base": "wan_weights",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 

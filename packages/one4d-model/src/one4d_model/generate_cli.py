@@ -1,11 +1,9 @@
-"""`one4d-generate`: run a trained One4D on an image, sparse frames or a video, and write files people open.
-
-Writes to `--out`: `frames/frame_NNNN.png` and `video.mp4` (generated RGB; the mp4 needs the `video` extra),
-`points/frame_NNNN.ply` (coloured points the model marks valid),
-`pointmaps.npz` (`pointmaps` (F, H, W, 3) with NaN where invalid, `valid`, `reliable`, `frames`,
-`frame_mask`), and, from `one4d-recover` on the pointmaps (cameras fitted on the reliable points),
-`trajectory.txt` (TUM, camera-to-world), `intrinsics.json` and `depth.npz`: the layout that `one4d-eval`
-scores.
+"""`one4d-generate`: run a trained One4D on an image, sparse frames, a video or a caption alone (text to 4D),
+and write files people open (see `one4d_model.outputs` for the full list): PNG frames, `video.mp4`,
+`xyz.mp4`, `depth.mp4`, `rgb_depth_xyz.mp4`, per-frame PLY files, `scene.ply`, `scene.glb` with the cameras,
+`pointmaps.npz`, and the recovered cameras and depth (`trajectory.txt`, `intrinsics.json`, `depth.npz`: the
+layout `one4d-eval` scores). `one4d-view OUT` opens the result in the 4D viewer; `one4d-render OUT` renders
+novel views.
 """
 
 from __future__ import annotations
@@ -15,8 +13,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from one4d_data.umc import TASKS
+from one4d_data.umc import TASKS, TEXT_TASK
 from PIL import Image
+
+from .sampling import SCHEDULERS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -27,14 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input",
         type=Path,
-        required=True,
-        help="an image (single-image task), a folder of frames, or an .npy (F, H, W, 3) uint8 video",
+        help="an image (single-image task), a folder of frames, or an .npy (F, H, W, 3) uint8 video; "
+        "none for --task text",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument(
         "--task",
         choices=TASKS,
-        help="which frames condition (default: single_image for an image, full_video otherwise)",
+        help="which frames condition (default: single_image for an image, full_video otherwise; text: "
+        "none, the caption alone)",
     )
     parser.add_argument("--frames", type=int, help="frames to generate from an image (default: as trained)")
     parser.add_argument("--height", type=int, help="resize frames to this height (default: as trained)")
@@ -44,8 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, help="sampling steps (default: as the run recorded)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: as recorded)")
     parser.add_argument("--shift", type=float, help="flow-matching sampling shift (default: as recorded)")
+    parser.add_argument(
+        "--scheduler",
+        choices=SCHEDULERS,
+        default="euler",
+        help="flow-matching Euler (default) or UniPC (Wan's)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=int, default=16, help="frame rate of video.mp4 (Wan: 16)")
+    parser.add_argument("--fps", type=int, default=16, help="frame rate of the videos (Wan: 16)")
+    parser.add_argument(
+        "--scene-stride", type=int, default=2, help="scene.ply / scene.glb take every n-th frame (default 2)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--base-path", help="override the Wan base weights path recorded in the run")
     parser.add_argument("--vae", help="override the VAE path recorded in the run")
@@ -86,41 +97,29 @@ def _resize(image: Image.Image, height: int, width: int) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + width, top + height)), dtype=np.uint8)
 
 
-def write_outputs(out: Path, result) -> Path:
-    """PNG frames, one PLY of the valid points per frame, and `pointmaps.npz` (`pointmaps` with NaN where
-    invalid, `valid`, `reliable` (valid and not clamped), `frames`, `frame_mask`)."""
-    from one4d_geometry.ply import write_ply
-
-    (out / "frames").mkdir(parents=True, exist_ok=True)
-    (out / "points").mkdir(exist_ok=True)
-    for i, (rgb, xyz, valid) in enumerate(zip(result.frames, result.pointmaps, result.valid, strict=True)):
-        Image.fromarray(rgb).save(out / "frames" / f"frame_{i:04d}.png")
-        write_ply(out / "points" / f"frame_{i:04d}.ply", xyz[valid], rgb[valid])
-    archive = out / "pointmaps.npz"
-    np.savez_compressed(
-        archive,
-        pointmaps=result.pointmaps,
-        valid=result.valid,
-        reliable=result.reliable,
-        frames=result.frames,
-        frame_mask=result.frame_mask,
-    )
-    return archive
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .outputs import WriteOptions, write_generation
     from .pipeline import One4DPipeline
     from .run_format import find_checkpoint, read_spec
+    from .sampling import make_scheduler
+    from .video import has_video_support
 
+    def fail(message) -> int:
+        print(f"one4d-generate: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.input is None and args.task != TEXT_TASK:
+        return fail("--input is required (an image, a folder of frames or an .npy video) unless --task text")
+    if args.scene_stride < 1:
+        return fail(f"--scene-stride must be at least 1, got {args.scene_stride}")
     try:
         checkpoint = find_checkpoint(args.checkpoint)
         spec = read_spec(checkpoint)
         height, width = args.height or spec.height or 352, args.width or spec.width or 624
-        frames, single = read_input(args.input, height, width)
+        frames, single = (None, True) if args.input is None else read_input(args.input, height, width)
     except (FileNotFoundError, ValueError, OSError) as error:
-        print(f"one4d-generate: error: {error}", file=sys.stderr)
-        return 2
+        return fail(error)
     task = args.task or ("single_image" if single else "full_video")
     num_frames = args.frames or ((spec.num_frames or 81) if single else None)
     pipeline = One4DPipeline.from_checkpoint(
@@ -130,12 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         vae=args.vae,
         text_encoder=args.text_encoder,
         image_encoder=args.image_encoder,
+        scheduler=make_scheduler(args.scheduler, spec.sampling.shift),
     )
+    pipeline.set_progress_bar_config(disable=args.quiet)
+    video = None if frames is None else (frames[0] if single else frames)
     try:
         result = pipeline(
-            frames[0] if single else frames,
+            video,
             task=task,
             num_frames=num_frames,
+            height=height,
+            width=width,
             prompt=args.prompt,
             negative_prompt=args.negative_prompt,
             num_inference_steps=args.steps,
@@ -144,34 +148,32 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
     except ValueError as error:
-        print(f"one4d-generate: error: {error}", file=sys.stderr)
-        return 2
-    archive = write_outputs(args.out, result)
-    from .video import has_video_support, write_mp4
-
-    if has_video_support():
-        write_mp4(args.out / "video.mp4", result.frames, fps=args.fps)
-    else:
-        print("one4d-generate: no video.mp4 (PyAV missing: pip install 'one4d-model[video]')")
-    print(f"one4d-generate: {len(result.frames)} frames ({task}) written to {args.out}")
+        return fail(error)
+    status = 0
     if not args.no_recover:
-        from one4d_geometry.cli import main as recover
+        from one4d_geometry import GeometryError
 
-        # Cameras from the reliable points; depth at every valid one.
-        return recover(
-            [
-                str(archive),
-                "--key",
-                "pointmaps",
-                "--mask",
-                "valid",
-                "--fit-mask",
-                "reliable",
-                "--out",
-                str(args.out),
-            ]
+        try:
+            # Cameras from the reliable points; depth at every valid one.
+            result.cameras = result.recover()
+        except GeometryError as error:
+            print(
+                f"one4d-generate: camera recovery failed ({error}); writing without cameras", file=sys.stderr
+            )
+            status = 1
+    options = WriteOptions(fps=args.fps, scene_frame_stride=args.scene_stride)
+    written = write_generation(args.out, result, options)
+    if result.cameras is not None:
+        cameras = result.cameras
+        print(
+            f"one4d-generate: cameras: focal {np.median(cameras.focal):.2f} px, mean point error "
+            f"{cameras.residuals.mean():.4g}"
         )
-    return 0
+    if not has_video_support():
+        print("one4d-generate: no videos (PyAV missing: pip install 'one4d-model[video]')")
+    names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in written)
+    print(f"one4d-generate: {len(result.frames)} frames ({task}) written to {args.out}: {names}")
+    return status
 
 
 if __name__ == "__main__":

@@ -9,12 +9,46 @@ seen exactly the unconditional input it is guided with.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers import FlowMatchEulerDiscreteScheduler, SchedulerMixin, UniPCMultistepScheduler
+from diffusers.utils.torch_utils import randn_tensor
 
 from .errors import ModelError
+from .flow_matching import NUM_TRAIN_TIMESTEPS
+
+SCHEDULERS = ("euler", "unipc")
+
+
+def make_scheduler(name: str = "euler", shift: float = 3.0) -> SchedulerMixin:
+    """A flow-matching scheduler by name: "euler" (diffusers' FlowMatchEulerDiscreteScheduler, the default)
+    or "unipc" (UniPCMultistepScheduler in flow-prediction mode, what Wan2.1's own sampler uses)."""
+    if name == "euler":
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, shift=shift)
+    if name == "unipc":
+        return UniPCMultistepScheduler(
+            num_train_timesteps=NUM_TRAIN_TIMESTEPS,
+            prediction_type="flow_prediction",
+            use_flow_sigmas=True,
+            flow_shift=shift,
+        )
+    raise ModelError(f"unknown scheduler {name!r}; choose from {SCHEDULERS}")
+
+
+def fresh_scheduler(scheduler: SchedulerMixin, shift: float | None = None) -> SchedulerMixin:
+    """A new scheduler of the same class and config (multistep schedulers keep state between steps, so every
+    sampling run starts from a fresh one), with its flow shift replaced when `shift` is given."""
+    overrides = {}
+    if shift is not None:
+        if "flow_shift" in scheduler.config:
+            overrides["flow_shift"] = shift
+        elif "shift" in scheduler.config:
+            overrides["shift"] = shift
+        else:
+            raise ModelError(f"{type(scheduler).__name__} has no flow shift to set; use a flow-matching one")
+    return type(scheduler).from_config(scheduler.config, **overrides)
 
 
 @dataclass
@@ -50,7 +84,10 @@ def sample_joint(
     encoder_hidden_states_image: torch.Tensor | None = None,
     negative_hidden_states: torch.Tensor | None = None,
     config: SamplerConfig | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    scheduler: SchedulerMixin | None = None,
+    on_step_end: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor | None] | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
 ) -> JointLatents:
     """Denoise RGB and XYZ latents together from Gaussian noise.
 
@@ -58,16 +95,21 @@ def sample_joint(
     guidance scale other than 1 the unconditional rows use `negative_hidden_states` (the negative prompt's
     text states, (B or 1, L, D); zeros, which is what the tiny stand-in encoder gives the empty prompt, when
     not given) with the same image context and observed frames, batched with the conditional rows.
+
+    `scheduler` is any diffusers flow-matching scheduler (a fresh copy with `config.shift` is used; default
+    flow-matching Euler); `generator` one, or one per batch row (diffusers' `randn_tensor`).
+    `on_step_end(step, timestep, latents)` may return replacement latents (B, 32, f, h, w); `progress`
+    wraps the timesteps (a progress bar).
     """
     config = config or SamplerConfig()
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
+    scheduler = fresh_scheduler(scheduler or make_scheduler("euler", config.shift), config.shift)
     device = cond_latents.device
     scheduler.set_timesteps(config.num_steps, device=device)
     batch = cond_latents.shape[0]
     shape = cond_latents.shape
-    noise = torch.randn(
-        (batch, 2 * shape[1], *shape[2:]), generator=generator, device=device, dtype=torch.float32
-    )
+    if isinstance(generator, list) and len(generator) != batch:
+        raise ModelError(f"got {len(generator)} generators for a batch of {batch}: give one, or one per row")
+    noise = randn_tensor((batch, 2 * shape[1], *shape[2:]), generator=generator, device=device)
     latents = noise.to(cond_latents.dtype)
     use_cfg = config.guidance_scale != 1.0
     if use_cfg:
@@ -82,10 +124,11 @@ def sample_joint(
         cond, mask = torch.cat([cond_latents, cond_latents]), torch.cat([cond_mask, cond_mask])
     else:
         text, image, cond, mask = encoder_hidden_states, encoder_hidden_states_image, cond_latents, cond_mask
-    for timestep in scheduler.timesteps:
+    timesteps = scheduler.timesteps
+    for step, timestep in enumerate(progress(timesteps) if progress is not None else timesteps):
         rows = torch.cat([latents, latents]) if use_cfg else latents
         rgb, xyz = rows.chunk(2, dim=1)
-        t = timestep.expand(rows.shape[0]).to(device)
+        t = timestep.expand(rows.shape[0]).to(device, torch.float32)
         out = model(rgb, xyz, cond, mask, t, text, image)
         velocity = torch.cat([out.rgb, out.xyz], dim=1).float()
         if use_cfg:
@@ -94,5 +137,13 @@ def sample_joint(
         latents = scheduler.step(velocity, timestep, latents.float(), return_dict=False)[0].to(
             cond_latents.dtype
         )
+        if on_step_end is not None:
+            replaced = on_step_end(step, timestep, latents)
+            if replaced is not None:
+                if replaced.shape != latents.shape:
+                    raise ModelError(
+                        f"on_step_end returned {tuple(replaced.shape)}, need {tuple(latents.shape)}"
+                    )
+                latents = replaced.to(latents)
     rgb, xyz = latents.chunk(2, dim=1)
     return JointLatents(rgb=rgb, xyz=xyz)

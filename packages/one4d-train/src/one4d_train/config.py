@@ -324,9 +324,9 @@ def validate(config: TrainConfig) -> None:
     need(d.height > 0 and d.height % 16 == 0, "data.height", "a positive multiple of 16", d.height)
     need(d.width > 0 and d.width % 16 == 0, "data.width", "a positive multiple of 16", d.width)
     need(
-        len(d.task_ratios) == 3 and all(r >= 0 for r in d.task_ratios) and sum(d.task_ratios) > 0,
+        len(d.task_ratios) in (3, 4) and all(r >= 0 for r in d.task_ratios) and sum(d.task_ratios) > 0,
         "data.task_ratios",
-        "three non-negative weights (single image, sparse frames, full video)",
+        "three or four non-negative weights (single image, sparse frames, full video[, text])",
         d.task_ratios,
     )
     need(d.num_clips >= 1, "data.num_clips", "a positive integer", d.num_clips)

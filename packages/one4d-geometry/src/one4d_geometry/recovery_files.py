@@ -1,0 +1,49 @@
+"""The files a camera recovery is saved as, one writer for `one4d-recover` and `one4d-generate`:
+`trajectory.txt` (TUM, camera-to-world), `intrinsics.json` and `depth.npz`: the layout `one4d-eval` scores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .recovery import CameraRecovery
+from .tum import write_tum
+
+TRAJECTORY_FILE = "trajectory.txt"
+INTRINSICS_FILE = "intrinsics.json"
+DEPTH_FILE = "depth.npz"
+
+__all__ = ["DEPTH_FILE", "INTRINSICS_FILE", "TRAJECTORY_FILE", "write_recovery"]
+
+
+def write_recovery(
+    folder: str | Path,
+    recovery: CameraRecovery,
+    timestamps: np.ndarray | None = None,
+    *,
+    shared_focal: bool = True,
+    header: str = "",
+) -> None:
+    """Write `recovery` into `folder` (created if missing); timestamps default to the frame indices."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = len(recovery.K)
+    stamps = np.arange(count, dtype=np.float64) if timestamps is None else np.asarray(timestamps)
+    write_tum(folder / TRAJECTORY_FILE, stamps, recovery.c2w, header=header or None)
+    height, width = recovery.depth.shape[1:]
+    intrinsics = {
+        "width": width,
+        "height": height,
+        "shared_focal": shared_focal,
+        "fx": recovery.K[:, 0, 0].tolist(),
+        "fy": recovery.K[:, 1, 1].tolist(),
+        "cx": recovery.K[:, 0, 2].tolist(),
+        "cy": recovery.K[:, 1, 2].tolist(),
+        "K": recovery.K.tolist(),
+        "residuals": recovery.residuals.tolist(),
+    }
+    (folder / INTRINSICS_FILE).write_text(json.dumps(intrinsics, indent=2))
+    np.savez_compressed(folder / DEPTH_FILE, depth=recovery.depth)

@@ -1,0 +1,103 @@
+"""`one4d-generate` from a trained tiny run writes every output for each task (the four of `TASKS`), and each
+file reloads with common tools (PyAV, numpy, trimesh) and agrees with the pipeline's arrays."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import trimesh
+from one4d_data.umc import TASKS
+from one4d_geometry.ply import read_ply
+from one4d_model import One4DPipeline
+from one4d_model.generate_cli import main as generate
+from one4d_model.visualize import colorize_depth, pointmaps_to_rgb
+from one4d_train.config import load_config
+from one4d_train.trainer import Trainer
+from PIL import Image
+
+from .conftest import SMALL_CONFIG
+
+SIZE = (5, 32, 32)  # frames, height, width of tests/small.toml
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    Trainer(load_config(SMALL_CONFIG, overrides=[f'output_dir="{folder}"', "max_steps=1"])).fit(
+        run_eval=False
+    )
+    video = np.random.default_rng(0).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+    np.save(folder / "video.npy", video)
+    return folder, video
+
+
+def _decode(path):
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_output_reloads_and_agrees_with_the_pipeline(trained_run, tmp_path, task, capsys):
+    run, video = trained_run
+    out = tmp_path / task
+    args = [str(run), "--out", str(out), "--task", task, "--steps", "2", "--seed", "3", "--quiet"]
+    if task != "text":
+        args += ["--input", str(run / "video.npy")]
+    assert generate(args) == 0, capsys.readouterr().err
+    pipeline = One4DPipeline.from_checkpoint(run)
+    pipeline.set_progress_bar_config(disable=True)
+    expected = pipeline(
+        None if task == "text" else video, task=task, num_inference_steps=2, seed=3, recover_cameras=True
+    )
+    count, height, width = SIZE
+
+    with np.load(out / "pointmaps.npz") as archive:
+        np.testing.assert_array_equal(archive["frames"], expected.frames)
+        np.testing.assert_array_equal(archive["pointmaps"], expected.pointmaps)
+        np.testing.assert_array_equal(archive["valid"], expected.valid)
+        assert archive["frame_mask"].tolist() == expected.frame_mask.tolist()
+    assert expected.frame_mask.sum() == {"single_image": 1, "full_video": 5, "text": 0}.get(
+        task, expected.frame_mask.sum()
+    )
+    with np.load(out / "depth.npz") as archive:
+        np.testing.assert_allclose(archive["depth"], expected.depth, rtol=1e-5)
+    frames = sorted((out / "frames").glob("*.png"))
+    assert len(frames) == count
+    np.testing.assert_array_equal(np.asarray(Image.open(frames[-1])), expected.frames[-1])
+
+    # Videos: the output's frame count and size, and the pictures the arrays make (H.264 is lossy).
+    rgb, xyz, depth = (_decode(out / name) for name in ("video.mp4", "xyz.mp4", "depth.mp4"))
+    for decoded, reference in (
+        (rgb, expected.frames),
+        (xyz, pointmaps_to_rgb(expected.pointmaps, expected.valid)),
+        (depth, colorize_depth(expected.depth, expected.valid)),
+    ):
+        assert decoded.shape == (count, height, width, 3)
+        assert np.abs(decoded.astype(float) - reference).mean() < 12
+    both = _decode(out / "rgb_depth_xyz.mp4")
+    assert both.shape == (count, height, 3 * width, 3)
+
+    # The merged scene: every second frame's valid points, in PLY and in the GLB (turned y-up).
+    merged = np.concatenate([expected.pointmaps[i][expected.valid[i]] for i in range(0, count, 2)])
+    points, colors = read_ply(out / "scene.ply")
+    np.testing.assert_allclose(points, merged, rtol=1e-6)
+    assert colors.shape == points.shape and colors.dtype == np.uint8
+    glb = trimesh.load(out / "scene.glb")
+    transform, _ = glb.graph["points"]
+    cloud = trimesh.transform_points(glb.geometry["points"].vertices, transform)
+    np.testing.assert_allclose(cloud, merged * [1, -1, -1], rtol=1e-5, atol=1e-6)
+    frustums = trimesh.transform_points(glb.geometry["cameras"].vertices, glb.graph["cameras"][0])
+    assert frustums.shape == (16 * count, 3)  # 4 spokes and 4 rim edges per camera, 2 ends each
+    centres = expected.cameras.c2w[:, :3, 3] * [1, -1, -1]
+    assert all(np.isclose(frustums, centre, atol=1e-5).all(axis=1).sum() >= 4 for centre in centres)
+    assert "trajectory" in glb.geometry
+    # Per-frame PLY files hold each frame's valid points.
+    last, _ = read_ply(out / "points" / f"frame_{count - 1:04d}.ply")
+    np.testing.assert_allclose(last, expected.pointmaps[-1][expected.valid[-1]], rtol=1e-6)
+
+
+def test_text_needs_no_input_but_other_tasks_do(trained_run, tmp_path, capsys):
+    run, _ = trained_run
+    assert generate([str(run), "--out", str(tmp_path / "x"), "--task", "full_video"]) == 2
+    assert "--input is required" in capsys.readouterr().err
