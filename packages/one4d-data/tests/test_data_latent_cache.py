@@ -5,12 +5,13 @@ import torch.nn.functional as F
 from one4d_data.dataset import ClipDataset, SyntheticSource
 from one4d_data.errors import DataError
 from one4d_data.latent_cache import (
+    BLANK_CONDITIONING_FILE,
     LatentCacheDataset,
     build_latent_cache,
     read_cached_sample,
     write_cached_sample,
 )
-from one4d_data.umc import TASKS, TaskRatios
+from one4d_data.umc import FRAME_TASKS, TASKS, TaskRatios
 
 _LIFT = torch.linspace(-1.0, 1.0, 16 * 3).reshape(16, 3)
 
@@ -57,7 +58,7 @@ def test_build_cache_and_load_items(tmp_path):
     assert_close(tensors["xyz_latents"], encode_video(item["xyz"][None])[0])
     assert_close(tensors["norm_scale"], item["norm_scale"])
     assert meta["caption"] == item["caption"]
-    for task in TASKS:
+    for task in FRAME_TASKS:
         mask = tensors[f"frame_mask_{task}"]
         cond = item["rgb"] * mask[None, :, None, None]
         assert_close(tensors[f"cond_latents_{task}"], encode_video(cond[None])[0])
@@ -73,6 +74,15 @@ def test_build_cache_and_load_items(tmp_path):
     assert torch.equal(entry["cond_latents"], tensors["cond_latents_sparse_frames"])
     assert entry["text_embeds"].shape == (4, 8)
     assert entry["caption"] == item["caption"]
+
+    # Text to 4D: nothing observed, the black video's latents (one file per cache), the clip's caption.
+    text = LatentCacheDataset(tmp_path, task_ratios=TaskRatios(0, 0, 0, 1), seed=0)[1]
+    assert int(text["task"]) == TASKS.index("text") and text["frame_mask"].tolist() == [0.0] * 9
+    assert_close(text["cond_latents"], encode_video(torch.zeros(1, 3, 9, 32, 48))[0])
+    assert torch.equal(text["rgb_latents"], tensors["rgb_latents"]) and text["caption"] == item["caption"]
+    (tmp_path / BLANK_CONDITIONING_FILE).unlink()  # a cache built before the text task
+    with pytest.raises(DataError, match="predates the text-to-4D task"):
+        LatentCacheDataset(tmp_path, task_ratios=TaskRatios(0, 0, 0, 1))[0]
 
 
 def test_cache_build_resumes_and_empty_dir_raises(tmp_path):
@@ -93,8 +103,8 @@ def test_cache_build_resumes_and_empty_dir_raises(tmp_path):
     with pytest.raises(DataError, match="no cached samples"):
         LatentCacheDataset(tmp_path / "empty")
     # Per clip: RGB, pointmaps and the conditioning videos of the tasks that hide frames (the full-video
-    # task's conditioning video is the RGB video, whose latents are reused).
-    np.testing.assert_equal(first, 2 * (2 + len(TASKS) - 1))
+    # task's conditioning video is the RGB video, whose latents are reused); once per cache the black video.
+    np.testing.assert_equal(first, 1 + 2 * (2 + len(FRAME_TASKS) - 1))
 
 
 def encode_image(image: torch.Tensor) -> torch.Tensor:
@@ -113,6 +123,11 @@ def test_image_embeds_of_the_first_frame(tmp_path):
     cache = LatentCacheDataset(tmp_path / "img")
     for i, path in enumerate(paths):
         assert torch.equal(cache[i]["image_embeds"], read_cached_sample(path)[0]["image_embeds"])
+
+    blank, _ = read_cached_sample(tmp_path / "img" / BLANK_CONDITIONING_FILE)
+    assert_close(blank["image_embeds"], encode_image(torch.zeros(1, 3, 16, 32))[0])
+    text = LatentCacheDataset(tmp_path / "img", task_ratios=TaskRatios(0, 0, 0, 1))[0]
+    assert torch.equal(text["image_embeds"], blank["image_embeds"])  # no real first frame leaks in
 
     build_latent_cache(ds, tmp_path / "plain", encode_video, encode_text)
     assert "image_embeds" not in read_cached_sample(tmp_path / "plain" / "clip_0000000.safetensors")[0]

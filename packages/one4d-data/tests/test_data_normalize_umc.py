@@ -103,9 +103,22 @@ def test_task_ratios_validated_and_sampled_in_proportion():
     rng = np.random.default_rng(0)
     draws = [sample_task(rng, TaskRatios()) for _ in range(4000)]
     freq = np.array([draws.count(t) for t in TASKS]) / len(draws)
-    np.testing.assert_allclose(freq, [0.35, 0.30, 0.35], atol=0.03)
+    np.testing.assert_allclose(freq, [0.35, 0.30, 0.35, 0.0], atol=0.03)
     only_sparse = {sample_task(rng, TaskRatios(0, 1, 0)) for _ in range(50)}
     assert only_sparse == {"sparse_frames"}
+    # Text to 4D is drawn only when a config asks for it, and adding it kept the paper's draws unchanged.
+    with_text = [sample_task(rng, TaskRatios(0.3, 0.2, 0.3, 0.2)) for _ in range(4000)]
+    assert abs(with_text.count("text") / 4000 - 0.2) < 0.03
+    rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
+    paper = [sample_task(rng_a, TaskRatios()) for _ in range(200)]
+    three = ("single_image", "sparse_frames", "full_video")
+    assert paper == [three[int(rng_b.choice(3, p=[0.35, 0.30, 0.35]))] for _ in range(200)]
+
+
+def test_text_task_observes_nothing():
+    assert not observed_frame_mask("text", 9).any()
+    video = np.ones((3, 9, 4, 4), np.float32)
+    assert not conditioning_video(video, observed_frame_mask("text", 9)).any()
 
 
 @pytest.mark.parametrize("num_frames", [1, 5, 9, 49, 81])

@@ -201,7 +201,9 @@ def test_cli_prints_a_table_and_writes_json(datasets, tmp_path, capsys):
         _write_prediction(tmp_path / "pred", sequence, depth=depth * 2.0)
     args = ["sintel-depth", "--root", str(root / "sintel"), "--pred", str(tmp_path / "pred")]
     assert cli.main([*args, "--sequences", *sintel, "--json", str(tmp_path / "scores.json")]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "2/2" in captured.err  # the progress bar over sequences
     assert (
         "| alley_2 | 6 |" in out
         and "**sintel-depth** (2 sequences)" in out
@@ -212,3 +214,5 @@ def test_cli_prints_a_table_and_writes_json(datasets, tmp_path, capsys):
     # Without --sequences every sequence of the benchmark must have a prediction.
     assert cli.main(args) == 2
     assert "alley_1/depth.npz: no depth prediction" in capsys.readouterr().err
+    assert cli.main([*args, "--sequences", *sintel, "--quiet"]) == 0
+    assert "2/2" not in capsys.readouterr().err

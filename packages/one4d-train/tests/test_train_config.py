@@ -53,6 +53,7 @@ def test_config_file_then_overrides(tmp_path):
         ("batch_size=two", "batch_size"),
         ("model.variant=wan2.1-fun-14b-inp", "model.base_path"),
         ("data.source=cache", "data.cache_dir"),
+        ("data.task_ratios=[1, 1]", "three or four non-negative weights"),
     ],
 )
 def test_bad_values_are_named(override, message):

@@ -25,7 +25,15 @@ from torch.utils.data import Dataset
 
 from .dataset import ClipDataset, item_rng
 from .errors import DataError
-from .umc import TASKS, TEXT_TASK, TaskRatios, conditioning_video, observed_frame_mask, sample_task
+from .umc import (
+    FRAME_TASKS,
+    TASKS,
+    TEXT_TASK,
+    TaskRatios,
+    conditioning_video,
+    observed_frame_mask,
+    sample_task,
+)
 
 CACHE_PATTERN = "clip_*.safetensors"
 EMPTY_CAPTION_FILE = "empty_caption.safetensors"
@@ -33,9 +41,6 @@ EMPTY_CAPTION_FILE = "empty_caption.safetensors"
 BLANK_CONDITIONING_FILE = "blank_conditioning.safetensors"
 """The text task's conditioning (nothing observed): the black video's latents, a black frame's CLIP states."""
 OPTIONAL_KEYS = ("image_embeds",)
-CLIP_TASKS = tuple(
-    task for task in TASKS if task != TEXT_TASK
-)  # tasks whose conditioning depends on the clip
 
 
 def write_cached_sample(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -134,7 +139,7 @@ def build_latent_cache(
         text = encode_text([it["caption"] for it in items])
         image = None if encode_image is None else encode_image(rgb[:, :, 0])
         per_task = {}
-        for task in CLIP_TASKS:
+        for task in FRAME_TASKS:
             masks = np.stack(
                 [_task_mask(task, rgb.shape[2], dataset.seed, i, dataset.sparsity_range) for i in indices]
             )

@@ -19,6 +19,7 @@ import torch
 
 TASKS = ("single_image", "sparse_frames", "full_video", "text")
 TEXT_TASK = "text"  # no observed frame
+FRAME_TASKS = tuple(task for task in TASKS if task != TEXT_TASK)  # the paper's three, which observe frames
 
 
 @dataclass(frozen=True)

@@ -28,18 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="depth: per-sequence L1 scale-and-shift (default) or median scale",
     )
     parser.add_argument("--json", type=Path, help="also write the scores as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from one4d_data.errors import DataError
+    from tqdm.auto import tqdm
 
     from .runner import PredictionError, evaluate_benchmark, format_table, write_json
 
     try:
         result = evaluate_benchmark(
-            args.benchmark, args.root, args.pred, sequences=args.sequences, alignment=args.alignment
+            args.benchmark,
+            args.root,
+            args.pred,
+            sequences=args.sequences,
+            alignment=args.alignment,
+            progress=lambda items: tqdm(items, desc=args.benchmark, unit="sequence", disable=args.quiet),
         )
     except (PredictionError, DataError, ValueError) as error:
         print(f"one4d-eval: error: {error}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,25 +113,28 @@ def evaluate_benchmark(
     *,
     sequences: Sequence[str] | None = None,
     alignment: str = "scale_shift",
+    progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
 ) -> BenchmarkResult:
     """Score `pred_dir` on benchmark `name` (`protocols.BENCHMARKS`) with the dataset at `root`.
 
     `sequences` restricts the run to some of the benchmark's sequences (the overall score is then not the
     benchmark's score, and the result says which sequences it covers). Depth: one alignment per sequence
     (`scale_shift`, L1-optimal, or `scale`, median), dataset score weighted by valid pixels. Camera: ATE,
-    RPE-trans and RPE-rot after Sim(3) alignment, dataset score the mean over sequences.
+    RPE-trans and RPE-rot after Sim(3) alignment, dataset score the mean over sequences. `progress` wraps the
+    sequences (a progress bar).
     """
     benchmark = get_benchmark(name)
     chosen = tuple(sequences) if sequences else benchmark.sequences
     unknown = [s for s in chosen if s not in benchmark.sequences]
     if unknown:
         raise ValueError(f"{name} has no sequences {unknown}; its sequences: {list(benchmark.sequences)}")
+    walk = progress(chosen) if progress is not None else chosen
     if benchmark.task == "depth":
-        pairs = [_depth_sequence(benchmark, root, pred_dir, s, alignment) for s in chosen]
+        pairs = [_depth_sequence(benchmark, root, pred_dir, s, alignment) for s in walk]
         results = [result for result, _ in pairs]
         overall: DepthScores | CameraScores = aggregate_depth([depth for _, depth in pairs])
     else:
-        results = [_camera_sequence(benchmark, root, pred_dir, s) for s in chosen]
+        results = [_camera_sequence(benchmark, root, pred_dir, s) for s in walk]
         overall = mean_camera_scores([r.scores for r in results])
     return BenchmarkResult(name, benchmark.task, results, overall)
 
