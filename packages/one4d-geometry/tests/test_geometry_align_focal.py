@@ -5,6 +5,7 @@ from one4d_geometry import (
     axis_angle_to_matrix,
     estimate_focal,
     intrinsics_matrix,
+    robust_umeyama,
     rotation_angle_deg,
     umeyama,
     unproject_depth,
@@ -24,6 +25,20 @@ def test_umeyama_recovers_a_known_similarity_and_ignores_zero_weights():
     assert rotation_angle_deg(fit.R, R) < 1e-9
     np.testing.assert_allclose(fit.t, [1.0, -2.0, 0.5], atol=1e-12)
     np.testing.assert_allclose(fit.apply(source[5:]), target[5:], atol=1e-12)
+
+
+def test_robust_umeyama_is_exact_on_exact_points_and_ignores_a_minority_of_gross_errors():
+    rng = np.random.default_rng(3)
+    source = rng.normal(size=(400, 3))
+    R = axis_angle_to_matrix([-0.2, 0.7, 0.4])
+    target = 0.4 * source @ R.T + [0.3, 0.1, -2.0]
+    exact = robust_umeyama(source, target)
+    assert exact.scale == pytest.approx(0.4, rel=1e-10) and rotation_angle_deg(exact.R, R) < 1e-8
+    noisy = target + rng.normal(scale=0.005, size=target.shape)
+    noisy[:120] += rng.normal(scale=2.0, size=(120, 3))  # 30 % of the points wrong by a lot
+    plain, robust = umeyama(source, noisy), robust_umeyama(source, noisy)
+    assert rotation_angle_deg(robust.R, R) < 0.5 and robust.scale == pytest.approx(0.4, rel=0.01)
+    assert rotation_angle_deg(plain.R, R) > 5 * rotation_angle_deg(robust.R, R)
 
 
 def test_rigid_alignment_keeps_scale_one_and_handles_reflections():

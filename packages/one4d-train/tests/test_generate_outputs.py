@@ -101,3 +101,39 @@ def test_text_needs_no_input_but_other_tasks_do(trained_run, tmp_path, capsys):
     run, _ = trained_run
     assert generate([str(run), "--out", str(tmp_path / "x"), "--task", "full_video"]) == 2
     assert "--input is required" in capsys.readouterr().err
+
+
+def test_a_video_three_windows_long_writes_every_output(trained_run, tmp_path, capsys):
+    """The run trained on 5 frames; 13 frames from one image are three windows (0-4, 4-8, 8-12)."""
+    run, video = trained_run
+    Image.fromarray(video[0]).save(tmp_path / "photo.png")
+    out = tmp_path / "long"
+    args = [
+        str(run),
+        "--input",
+        str(tmp_path / "photo.png"),
+        "--out",
+        str(out),
+        "--frames",
+        "13",
+        "--steps",
+        "1",
+    ]
+    assert generate([*args, "--quiet"]) == 0, capsys.readouterr().err
+    count, height, width = 13, SIZE[1], SIZE[2]
+    with np.load(out / "pointmaps.npz") as archive:
+        assert archive["pointmaps"].shape == (count, height, width, 3)
+        assert archive["frame_mask"].tolist() == [1] + [0] * 12
+    with np.load(out / "depth.npz") as archive:
+        assert archive["depth"].shape == (count, height, width)
+    assert len(list((out / "frames").glob("*.png"))) == count
+    assert len(list((out / "points").glob("*.ply"))) == count
+    for name in ("video.mp4", "xyz.mp4", "depth.mp4"):
+        assert _decode(out / name).shape == (count, height, width, 3)
+    assert _decode(out / "rgb_depth_xyz.mp4").shape == (count, height, 3 * width, 3)
+    assert (
+        read_ply(out / "scene.ply")[0].shape[1] == 3 and "cameras" in trimesh.load(out / "scene.glb").geometry
+    )
+    # A progress bar per window unless --quiet.
+    assert generate(args + ["--out", str(tmp_path / "again")]) == 0
+    assert "windows" in capsys.readouterr().err

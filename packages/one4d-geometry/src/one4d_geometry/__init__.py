@@ -1,6 +1,6 @@
 """one4d_geometry: cameras, trajectories and the One4D post-optimization (numpy + scipy only)."""
 
-from .align import Similarity, ate_rmse, umeyama
+from .align import Similarity, ate_rmse, robust_umeyama, umeyama
 from .cameras import (
     c2w_to_extrinsics,
     camera_to_world,
@@ -37,6 +37,7 @@ __all__ = [
     "associate_timestamps",
     "ate_rmse",
     "axis_angle_to_matrix",
+    "robust_umeyama",
     "c2w_to_extrinsics",
     "camera_to_world",
     "default_principal_point",

@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import GeometryError
 
-__all__ = ["Similarity", "ate_rmse", "umeyama"]
+__all__ = ["Similarity", "ate_rmse", "robust_umeyama", "umeyama"]
 
 
 class Similarity(NamedTuple):
@@ -53,6 +53,54 @@ def umeyama(
     var_src = float(w @ np.sum(src_c**2, axis=1))
     scale = float((d * flip).sum() / var_src) if with_scale and var_src > 0 else 1.0
     return Similarity(scale, R, mu_dst - scale * R @ mu_src)
+
+
+def robust_umeyama(
+    source: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None = None,
+    iterations: int = 10,
+    cutoff: float = 3.0,
+    trials: int = 200,
+    seed: int = 0,
+) -> Similarity:
+    """Sim(3) mapping source onto target that gross errors do not pull (up to about half the points wrong).
+
+    Least median of squares first: `trials` similarities fitted to random 4-point samples, the one with the
+    smallest median residual kept (on at most 20,000 points); then iteratively reweighted Umeyama with Cauchy
+    weights w = 1 / (1 + (r / (cutoff * sigma))^2), sigma the median residual of the points. Exact
+    correspondences give the exact transform. (A plain least-squares start is not enough: wrong points on
+    the source side also shrink the scale, and the reweighting then settles on the wrong fit.)
+    """
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    base = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    transform = umeyama(src, dst, base)
+    usable = np.flatnonzero(base > 0)
+    rng = np.random.default_rng(seed)
+    scored = usable if len(usable) <= 20_000 else rng.choice(usable, 20_000, replace=False)
+
+    def median_residual(candidate: Similarity) -> float:
+        return float(np.median(np.linalg.norm(candidate.apply(src[scored]) - dst[scored], axis=1)))
+
+    best = median_residual(transform)
+    if len(usable) > 4:
+        for _ in range(trials):
+            sample = rng.choice(usable, 4, replace=False)
+            try:
+                candidate = umeyama(src[sample], dst[sample])
+            except GeometryError:
+                continue
+            score = median_residual(candidate)
+            if score < best:
+                transform, best = candidate, score
+    for _ in range(iterations):
+        residual = np.linalg.norm(transform.apply(src) - dst, axis=1)
+        sigma = float(np.median(residual[base > 0]))
+        if not sigma > 1e-12 * max(1.0, float(np.abs(dst).max())):
+            break
+        transform = umeyama(src, dst, base / (1.0 + (residual / (cutoff * sigma)) ** 2))
+    return transform
 
 
 def ate_rmse(estimate: np.ndarray, reference: np.ndarray, with_scale: bool = True) -> float:

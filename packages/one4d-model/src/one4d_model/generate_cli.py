@@ -16,6 +16,7 @@ import numpy as np
 from one4d_data.umc import TASKS, TEXT_TASK
 from PIL import Image
 
+from .long_video import BLENDS
 from .sampling import SCHEDULERS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -56,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scene-stride", type=int, default=2, help="scene.ply / scene.glb take every n-th frame (default 2)"
     )
+    parser.add_argument(
+        "--window",
+        type=int,
+        help="frames per window for longer videos (4k + 1; default: as trained); longer inputs or --frames "
+        "are generated in overlapping windows stitched into one scene",
+    )
+    parser.add_argument(
+        "--overlap", type=int, help="frames shared by consecutive windows (default: a quarter)"
+    )
+    parser.add_argument("--blend", choices=BLENDS, default="linear", help="how shared frames are merged")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--base-path", help="override the Wan base weights path recorded in the run")
@@ -146,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             guidance_scale=args.guidance,
             shift=args.shift,
             seed=args.seed,
+            window_frames=args.window,
+            window_overlap=args.overlap,
+            window_blend=args.blend,
         )
     except ValueError as error:
         return fail(error)

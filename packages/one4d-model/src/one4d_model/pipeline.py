@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .components import build_components
 from .errors import ModelError
+from .long_video import WindowOutput, default_overlap, plan_windows, stitch
 from .run_format import find_checkpoint, load_trainable, read_spec, run_folder
 from .sampling import JointLatents, SamplerConfig, make_scheduler, sample_joint
 
@@ -179,6 +180,9 @@ class One4DPipeline:
         return_dict: bool = True,
         recover_cameras: bool = False,
         recover_options: dict | None = None,
+        window_frames: int | None = None,
+        window_overlap: int | None = None,
+        window_blend: str = "linear",
     ) -> One4DPipelineOutput | tuple:
         """Generate RGB frames and pointmaps.
 
@@ -199,6 +203,11 @@ class One4DPipeline:
         `recover_cameras=True` adds cameras and depth (`one4d_geometry.recover_cameras` on the reliable
         points, `recover_options` passed on). `return_dict=False` gives a tuple (frames, pointmaps, valid,
         saturated, frame_mask, cameras).
+
+        Long videos: a video longer than `window_frames` (default: the trained clip length) is generated in
+        overlapping windows of that length (`window_overlap` frames shared, default a quarter; 4k + 1 frames
+        per window, any number in all), each aligned to the first by a Sim(3) on the shared frames and blended
+        over them (`window_blend` "linear" or "none"); see `one4d_model.long_video`.
         """
         if output_type not in OUTPUT_TYPES:
             raise ModelError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
@@ -211,15 +220,13 @@ class One4DPipeline:
             raise ModelError("recover_cameras needs decoded pointmaps: use output_type 'np' or 'pt'")
         frames = self._frames(video, task, frame_mask, num_frames, height, width)
         mask = self._mask(frames.shape[0], task, frame_mask, seed)
+        windows = self._windows(frames.shape[0], window_frames, window_overlap)
+        if len(windows) > 1 and output_type == "latent":
+            raise ModelError(
+                "output_type 'latent' is for one window; a longer video is stitched after decoding"
+            )
         device = self.device
-        rgb = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-        cond_rgb = conditioning_video(rgb, mask)
-        cond = self.vae.encode(cond_rgb).float()
-        packed = pack_frame_mask(torch.from_numpy(mask)[None].to(device), tuple(cond.shape[-2:]))
         text = self.text_encoder([prompt]).to(device, torch.float32)
-        image = None
-        if self.image_encoder is not None:
-            image = self.image_encoder(cond_rgb[:, :, 0]).to(device, torch.float32)
         config = SamplerConfig(
             num_steps=self.sampling.num_steps if num_inference_steps is None else num_inference_steps,
             guidance_scale=self.sampling.guidance_scale if guidance_scale is None else guidance_scale,
@@ -239,31 +246,38 @@ class One4DPipeline:
                 returned = callback_on_step_end(self, step, timestep, kwargs) or {}
                 return returned.get("latents")
 
-        bf16 = next(self.transformer.parameters()).dtype == torch.bfloat16 and device.type == "cuda"
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            latents = sample_joint(
-                self.transformer,
-                cond,
-                packed,
-                text,
-                image,
-                negative,
-                config=config,
-                generator=generator,
-                scheduler=self.scheduler,
-                on_step_end=on_step_end,
-                progress=self.progress_bar,
+        def sample(window_video: np.ndarray, window_mask: np.ndarray) -> JointLatents:
+            return self._sample_window(
+                window_video, window_mask, text, negative, config, generator, on_step_end
             )
-        if output_type == "latent":
-            output = One4DPipelineOutput(None, None, None, None, frame_mask=mask, latents=latents)
-            return output if return_dict else (None, None, None, None, mask, None)
-        out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
-        out_xyz = self.vae.decode(latents.xyz).float()[0]
-        as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
-        decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), _UNIT)
+
+        if len(windows) == 1:
+            latents = sample(frames, mask)
+            if output_type == "latent":
+                output = One4DPipelineOutput(None, None, None, None, frame_mask=mask, latents=latents)
+                return output if return_dict else (None, None, None, None, mask, None)
+            decoded = self._decode(latents)
+        else:
+            latents = None
+
+            def generate_window(
+                index: int, window_video: np.ndarray, window_mask: np.ndarray
+            ) -> WindowOutput:
+                return self._decode(sample(window_video, window_mask))
+
+            decoded = stitch(
+                windows,
+                generate_window,
+                mask,
+                frames,
+                blend=window_blend,
+                progress=lambda items: tqdm(
+                    items, **{"desc": "windows", "unit": "window", **self._progress_bar_config}
+                ),
+            )
         output = One4DPipelineOutput(
-            frames=as_uint8,
-            pointmaps=decoded.points,
+            frames=decoded.frames,
+            pointmaps=decoded.pointmaps,
             valid=decoded.valid,
             saturated=decoded.saturated,
             frame_mask=mask,
@@ -277,6 +291,51 @@ class One4DPipeline:
         if not return_dict:
             return (output.frames, output.pointmaps, output.valid, output.saturated, mask, output.cameras)
         return output
+
+    def _sample_window(self, frames, mask, text, negative, config, generator, on_step_end) -> JointLatents:
+        """Joint latents of one window: its observed frames encoded (UMC), its first conditioning frame
+        through the image encoder, then `sample_joint`."""
+        device = self.device
+        rgb = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        cond_rgb = conditioning_video(rgb, mask)
+        cond = self.vae.encode(cond_rgb).float()
+        packed = pack_frame_mask(torch.from_numpy(mask)[None].to(device), tuple(cond.shape[-2:]))
+        image = None
+        if self.image_encoder is not None:
+            image = self.image_encoder(cond_rgb[:, :, 0]).to(device, torch.float32)
+        bf16 = next(self.transformer.parameters()).dtype == torch.bfloat16 and device.type == "cuda"
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return sample_joint(
+                self.transformer,
+                cond,
+                packed,
+                text,
+                image,
+                negative,
+                config=config,
+                generator=generator,
+                scheduler=self.scheduler,
+                on_step_end=on_step_end,
+                progress=self.progress_bar,
+            )
+
+    def _decode(self, latents: JointLatents) -> WindowOutput:
+        out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
+        out_xyz = self.vae.decode(latents.xyz).float()[0]
+        as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), _UNIT)
+        return WindowOutput(as_uint8, decoded.points, decoded.valid, decoded.saturated)
+
+    def _windows(self, count: int, window: int | None, overlap: int | None) -> list[range]:
+        """One window for clips up to the window length (default: the trained clip length), else overlapping
+        windows (`long_video.plan_windows`)."""
+        if window is None and self.default_size is not None:
+            window = self.default_size[0]
+        if window is None or count <= window:
+            if (count - 1) % 4:
+                raise ModelError(f"the model generates 4k + 1 frames, got {count}")
+            return [range(count)]
+        return plan_windows(count, window, default_overlap(window) if overlap is None else overlap)
 
     def _frames(self, video, task, frame_mask, num_frames, height, width) -> np.ndarray:
         if video is None:
@@ -296,9 +355,7 @@ class One4DPipeline:
             video = np.concatenate([video[None], np.zeros((num_frames - 1, *video.shape), video.dtype)])
         if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
             raise ModelError(f"expected uint8 frames (F, H, W, 3), got {video.dtype} {video.shape}")
-        count, h, w = video.shape[:3]
-        if (count - 1) % 4:
-            raise ModelError(f"the model generates 4k + 1 frames, got {count}")
+        h, w = video.shape[1:3]
         if h % 16 or w % 16:
             raise ModelError(f"height and width must be multiples of 16, got {h} x {w}")
         return video
