@@ -17,9 +17,11 @@ from one4d_data.umc import TASKS, TEXT_TASK
 from PIL import Image
 
 from .long_video import BLENDS
+from .memory import MEMORY_MODES
 from .sampling import SCHEDULERS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--blend", choices=BLENDS, default="linear", help="how shared frames are merged")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--memory",
+        choices=MEMORY_MODES,
+        default="full",
+        help="full: all weights on the device; offload: each component comes to the device for its stage; "
+        "sequential: the transformer layer by layer too (least memory)",
+    )
+    parser.add_argument(
+        "--dtype", choices=sorted(DTYPES), default="float32", help="weights' dtype (bfloat16 on GPUs)"
+    )
     parser.add_argument("--base-path", help="override the Wan base weights path recorded in the run")
     parser.add_argument("--vae", help="override the VAE path recorded in the run")
     parser.add_argument("--text-encoder", help="override the umT5 path recorded in the run")
@@ -133,9 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error)
     task = args.task or ("single_image" if single else "full_video")
     num_frames = args.frames or ((spec.num_frames or 81) if single else None)
+    import torch
+
     pipeline = One4DPipeline.from_checkpoint(
         checkpoint,
         device=args.device,
+        dtype=getattr(torch, DTYPES[args.dtype]),
+        memory=args.memory,
         base_path=args.base_path,
         vae=args.vae,
         text_encoder=args.text_encoder,

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .errors import ModelError, WeightsError
 
@@ -115,12 +114,12 @@ class GroupedLoRALinear(nn.Module):
         h = self.lora_dropout(x.to(lora_dtype))
         # Add each group's delta in place into its rows of y: no concatenation, no extra output tensor.
         size = x.shape[0] // groups
+        # The factors are called as modules (not read as `.weight`) so that hooks on them run: diffusers'
+        # group offloading brings each layer's weights to the device in its forward hook.
         for g, branch in enumerate(routing):
             rows, out = h.narrow(0, g * size, size), y.narrow(0, g * size, size)
-            up = self.lora_B[branch].weight
-            if self.scaling != 1.0:
-                up = up * self.scaling  # scaling the small weight is cheaper than scaling activations
-            out.add_(F.linear(F.linear(rows, self.lora_A[branch].weight), up).to(y.dtype))
+            delta = self.lora_B[branch](self.lora_A[branch](rows))
+            out.add_(delta.to(y.dtype), alpha=self.scaling)
         return y
 
     def extra_repr(self) -> str:

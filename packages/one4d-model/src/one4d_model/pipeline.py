@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from .components import build_components
 from .errors import ModelError
 from .long_video import WindowOutput, default_overlap, plan_windows, stitch
+from .memory import MEMORY_MODES, Residency
 from .run_format import find_checkpoint, load_trainable, read_spec, run_folder
 from .sampling import JointLatents, SamplerConfig, make_scheduler, sample_joint
 
@@ -99,10 +100,20 @@ class One4DPipeline:
         device: str | torch.device = "cpu",
         sampling: SamplerConfig | None = None,
         default_size: tuple[int, int, int] | None = None,
+        memory: str = "full",
     ):
         self.transformer = transformer.eval()
         self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
         self.device = torch.device(device)
+        self.residency = Residency(memory, self.device)  # where the weights wait between stages
+        self.residency.prepare(
+            {
+                "transformer": transformer,
+                "vae": vae,
+                "text_encoder": text_encoder,
+                "image_encoder": image_encoder,
+            }
+        )
         self.sampling = sampling or SamplerConfig()  # what a call uses for the settings it is not given
         self.scheduler = scheduler or make_scheduler("euler", self.sampling.shift)
         self.default_size = default_size  # (frames, height, width) for calls that give no video (text to 4D)
@@ -120,16 +131,19 @@ class One4DPipeline:
         text_encoder: str | None = None,
         image_encoder: str | None = None,
         scheduler=None,
+        memory: str = "full",
     ) -> One4DPipeline:
         """A pipeline from a training run, step folder or `trainable.safetensors` (anything in the
         `run_format`): the model its spec describes, with the trained tensors, and the spec's sampling
         settings and clip size as defaults. The keyword paths override those recorded (e.g. on another
-        machine)."""
+        machine). `memory` is one of `memory.MEMORY_MODES` (the offloading modes load on the CPU)."""
+        if memory not in MEMORY_MODES:
+            raise ModelError(f"memory mode must be one of {MEMORY_MODES}, got {memory!r}")
         checkpoint = find_checkpoint(path)
         spec = read_spec(checkpoint)
         parts = build_components(
             spec,
-            device=device,
+            device=device if memory == "full" else "cpu",
             dtype=dtype,
             run_dir=run_folder(checkpoint),
             base_path=base_path,
@@ -148,6 +162,7 @@ class One4DPipeline:
             device=device,
             sampling=spec.sampling,
             default_size=size if all(size) else None,
+            memory=memory,
         )
 
     def set_progress_bar_config(self, **kwargs) -> None:
@@ -226,15 +241,17 @@ class One4DPipeline:
                 "output_type 'latent' is for one window; a longer video is stitched after decoding"
             )
         device = self.device
-        text = self.text_encoder([prompt]).to(device, torch.float32)
+        using = self.residency.using
+        with using("text_encoder", self.text_encoder):
+            text = self.text_encoder([prompt]).to(device, torch.float32)
+            negative = None
+            if (self.sampling.guidance_scale if guidance_scale is None else guidance_scale) != 1.0:
+                negative = self.text_encoder([negative_prompt]).to(device, torch.float32)
         config = SamplerConfig(
             num_steps=self.sampling.num_steps if num_inference_steps is None else num_inference_steps,
             guidance_scale=self.sampling.guidance_scale if guidance_scale is None else guidance_scale,
             shift=self.sampling.shift if shift is None else shift,
         )
-        negative = None
-        if config.guidance_scale != 1.0:
-            negative = self.text_encoder([negative_prompt]).to(device, torch.float32)
         if generator is None:
             generator = torch.Generator(device=device).manual_seed(seed)
         on_step_end = None
@@ -295,16 +312,21 @@ class One4DPipeline:
     def _sample_window(self, frames, mask, text, negative, config, generator, on_step_end) -> JointLatents:
         """Joint latents of one window: its observed frames encoded (UMC), its first conditioning frame
         through the image encoder, then `sample_joint`."""
-        device = self.device
+        device, using = self.device, self.residency.using
         rgb = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
         cond_rgb = conditioning_video(rgb, mask)
-        cond = self.vae.encode(cond_rgb).float()
+        with using("vae", self.vae):
+            cond = self.vae.encode(cond_rgb).float()
         packed = pack_frame_mask(torch.from_numpy(mask)[None].to(device), tuple(cond.shape[-2:]))
         image = None
         if self.image_encoder is not None:
-            image = self.image_encoder(cond_rgb[:, :, 0]).to(device, torch.float32)
+            with using("image_encoder", self.image_encoder):
+                image = self.image_encoder(cond_rgb[:, :, 0]).to(device, torch.float32)
         bf16 = next(self.transformer.parameters()).dtype == torch.bfloat16 and device.type == "cuda"
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with (
+            using("transformer", self.transformer),
+            torch.autocast(device.type, torch.bfloat16, enabled=bf16),
+        ):
             return sample_joint(
                 self.transformer,
                 cond,
@@ -320,8 +342,9 @@ class One4DPipeline:
             )
 
     def _decode(self, latents: JointLatents) -> WindowOutput:
-        out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
-        out_xyz = self.vae.decode(latents.xyz).float()[0]
+        with self.residency.using("vae", self.vae):
+            out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
+            out_xyz = self.vae.decode(latents.xyz).float()[0]
         as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
         decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), _UNIT)
         return WindowOutput(as_uint8, decoded.points, decoded.valid, decoded.saturated)
