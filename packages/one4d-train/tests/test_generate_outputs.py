@@ -137,3 +137,26 @@ def test_a_video_three_windows_long_writes_every_output(trained_run, tmp_path, c
     # A progress bar per window unless --quiet.
     assert generate(args + ["--out", str(tmp_path / "again")]) == 0
     assert "windows" in capsys.readouterr().err
+
+
+def test_generate_under_torchrun_with_cfg_parallelism_matches_one_process(trained_run, tmp_path):
+    """Two gloo processes, the guidance rows split between them: rank 0 writes what one process writes."""
+    import os
+    import subprocess
+    import sys
+
+    run, _ = trained_run
+    args = [str(run), "--input", str(run / "video.npy"), "--steps", "2", "--guidance", "3", "--quiet"]
+    assert generate([*args, "--out", str(tmp_path / "one")]) == 0
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    command += ["-m", "one4d_model.generate_cli", *args, "--out", str(tmp_path / "two"), "--cfg-parallel"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("written to") == 1  # only rank 0 writes
+    with (
+        np.load(tmp_path / "one" / "pointmaps.npz") as one,
+        np.load(tmp_path / "two" / "pointmaps.npz") as two,
+    ):
+        np.testing.assert_allclose(two["pointmaps"], one["pointmaps"], atol=1e-5, equal_nan=True)
+        assert np.abs(two["frames"].astype(int) - one["frames"]).max() <= 1

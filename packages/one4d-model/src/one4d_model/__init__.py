@@ -6,6 +6,7 @@ import importlib
 # Names resolve on first use (PEP 562), so `import one4d_model.scene` and the light CLIs (one4d-view,
 # one4d-render) start without importing diffusers and the transformer.
 _EXPORTS = {
+    "init_inference_parallel": "parallel",
     "ATTENTION_BACKENDS": "attention",
     "check_attention_backend": "attention",
     "build_one4d_transformer": "build",
@@ -50,6 +51,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "init_inference_parallel",
     "ATTENTION_BACKENDS",
     "COUPLINGS",
     "TRAINABLE_GROUPS",

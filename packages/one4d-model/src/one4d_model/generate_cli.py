@@ -69,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlap", type=int, help="frames shared by consecutive windows (default: a quarter)"
     )
     parser.add_argument("--blend", choices=BLENDS, default="linear", help="how shared frames are merged")
+    parser.add_argument(
+        "--cfg-parallel",
+        action="store_true",
+        help="under torchrun: the conditional and unconditional guidance rows on two ranks",
+    )
+    parser.add_argument(
+        "--ulysses-degree",
+        type=int,
+        default=1,
+        help="under torchrun: Ulysses sequence parallelism over N ranks",
+    )
+    parser.add_argument(
+        "--ring-degree",
+        type=int,
+        default=1,
+        help="under torchrun: ring attention over N ranks (CUDA attention backends only)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
@@ -122,6 +139,16 @@ def _resize(image: Image.Image, height: int, width: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _generate(args)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _generate(args: argparse.Namespace) -> int:
     from .outputs import WriteOptions, write_generation
     from .pipeline import One4DPipeline
     from .run_format import find_checkpoint, read_spec
@@ -147,9 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     num_frames = args.frames or ((spec.num_frames or 81) if single else None)
     import torch
 
+    from .parallel import init_inference_parallel
+
+    try:
+        parallel = init_inference_parallel(args.cfg_parallel, args.ring_degree, args.ulysses_degree)
+    except ValueError as error:
+        return fail(error)
     pipeline = One4DPipeline.from_checkpoint(
         checkpoint,
-        device=args.device,
+        device=str(parallel.device) if parallel.world_size > 1 else args.device,
+        parallel=parallel if parallel.world_size > 1 else None,
         dtype=getattr(torch, DTYPES[args.dtype]),
         memory=args.memory,
         base_path=args.base_path,
@@ -158,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         image_encoder=args.image_encoder,
         scheduler=make_scheduler(args.scheduler, spec.sampling.shift),
     )
-    pipeline.set_progress_bar_config(disable=args.quiet)
+    pipeline.set_progress_bar_config(disable=args.quiet or not parallel.is_main)
     video = None if frames is None else (frames[0] if single else frames)
     try:
         result = pipeline(
@@ -179,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:
         return fail(error)
+    if not parallel.is_main:  # every rank holds the same result; rank 0 writes it
+        return 0
     status = 0
     if not args.no_recover:
         from one4d_geometry import GeometryError

@@ -101,6 +101,7 @@ class One4DPipeline:
         sampling: SamplerConfig | None = None,
         default_size: tuple[int, int, int] | None = None,
         memory: str = "full",
+        parallel=None,
     ):
         self.transformer = transformer.eval()
         self.vae, self.text_encoder, self.image_encoder = vae, text_encoder, image_encoder
@@ -117,6 +118,11 @@ class One4DPipeline:
         self.sampling = sampling or SamplerConfig()  # what a call uses for the settings it is not given
         self.scheduler = scheduler or make_scheduler("euler", self.sampling.shift)
         self.default_size = default_size  # (frames, height, width) for calls that give no video (text to 4D)
+        # Under torchrun (`parallel.init_inference_parallel`): CFG rows on two ranks and/or context
+        # parallelism (applied to the transformer); every rank computes the same result.
+        self.parallel = parallel
+        if parallel is not None:
+            parallel.apply(transformer)
         self._progress_bar_config: dict = {}
 
     @classmethod
@@ -132,11 +138,13 @@ class One4DPipeline:
         image_encoder: str | None = None,
         scheduler=None,
         memory: str = "full",
+        parallel=None,
     ) -> One4DPipeline:
         """A pipeline from a training run, step folder or `trainable.safetensors` (anything in the
         `run_format`): the model its spec describes, with the trained tensors, and the spec's sampling
         settings and clip size as defaults. The keyword paths override those recorded (e.g. on another
-        machine). `memory` is one of `memory.MEMORY_MODES` (the offloading modes load on the CPU)."""
+        machine). `memory` is one of `memory.MEMORY_MODES` (the offloading modes load on the CPU); `parallel`
+        comes from `parallel.init_inference_parallel` under torchrun."""
         if memory not in MEMORY_MODES:
             raise ModelError(f"memory mode must be one of {MEMORY_MODES}, got {memory!r}")
         checkpoint = find_checkpoint(path)
@@ -163,6 +171,7 @@ class One4DPipeline:
             sampling=spec.sampling,
             default_size=size if all(size) else None,
             memory=memory,
+            parallel=parallel,
         )
 
     def set_progress_bar_config(self, **kwargs) -> None:
@@ -339,6 +348,7 @@ class One4DPipeline:
                 scheduler=self.scheduler,
                 on_step_end=on_step_end,
                 progress=self.progress_bar,
+                parallel=self.parallel,
             )
 
     def _decode(self, latents: JointLatents) -> WindowOutput:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, SchedulerMixin, UniPCMultistepScheduler
@@ -18,6 +19,9 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .errors import ModelError
 from .flow_matching import NUM_TRAIN_TIMESTEPS
+
+if TYPE_CHECKING:
+    from .parallel import CFGParallel, InferenceParallel
 
 SCHEDULERS = ("euler", "unipc")
 
@@ -88,6 +92,7 @@ def sample_joint(
     scheduler: SchedulerMixin | None = None,
     on_step_end: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor | None] | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
+    parallel: InferenceParallel | CFGParallel | None = None,
 ) -> JointLatents:
     """Denoise RGB and XYZ latents together from Gaussian noise.
 
@@ -100,6 +105,11 @@ def sample_joint(
     flow-matching Euler); `generator` one, or one per batch row (diffusers' `randn_tensor`).
     `on_step_end(step, timestep, latents)` may return replacement latents (B, 32, f, h, w); `progress`
     wraps the timesteps (a progress bar).
+
+    `parallel` (`one4d_model.parallel`, under torchrun): the noise is made rank 0's on every rank, and with
+    CFG parallelism and a guidance scale other than 1 this rank computes only its half of the rows
+    (conditional or unconditional) and the velocities are exchanged, so every rank ends with the same
+    latents. Context parallelism lives on the model (`InferenceParallel.apply`). None: one process.
     """
     config = config or SamplerConfig()
     scheduler = fresh_scheduler(scheduler or make_scheduler("euler", config.shift), config.shift)
@@ -110,13 +120,21 @@ def sample_joint(
     if isinstance(generator, list) and len(generator) != batch:
         raise ModelError(f"got {len(generator)} generators for a batch of {batch}: give one, or one per row")
     noise = randn_tensor((batch, 2 * shape[1], *shape[2:]), generator=generator, device=device)
+    if parallel is not None:
+        parallel.sync_(noise)
     latents = noise.to(cond_latents.dtype)
     use_cfg = config.guidance_scale != 1.0
+    split_cfg = use_cfg and parallel is not None and parallel.cfg is not None
     if use_cfg:
         if negative_hidden_states is None:
             negative = torch.zeros_like(encoder_hidden_states)
         else:
             negative = negative_hidden_states.to(encoder_hidden_states).expand_as(encoder_hidden_states)
+    if split_cfg:
+        # This rank's half of the guidance rows: the caption's, or the negative one's.
+        text = encoder_hidden_states if parallel.cfg.conditional else negative
+        image, cond, mask = encoder_hidden_states_image, cond_latents, cond_mask
+    elif use_cfg:
         text = torch.cat([encoder_hidden_states, negative])
         image = None
         if encoder_hidden_states_image is not None:
@@ -126,13 +144,16 @@ def sample_joint(
         text, image, cond, mask = encoder_hidden_states, encoder_hidden_states_image, cond_latents, cond_mask
     timesteps = scheduler.timesteps
     for step, timestep in enumerate(progress(timesteps) if progress is not None else timesteps):
-        rows = torch.cat([latents, latents]) if use_cfg else latents
+        rows = torch.cat([latents, latents]) if use_cfg and not split_cfg else latents
         rgb, xyz = rows.chunk(2, dim=1)
         t = timestep.expand(rows.shape[0]).to(device, torch.float32)
         out = model(rgb, xyz, cond, mask, t, text, image)
         velocity = torch.cat([out.rgb, out.xyz], dim=1).float()
         if use_cfg:
-            conditional, unconditional = velocity.chunk(2)
+            if split_cfg:
+                conditional, unconditional = parallel.cfg.exchange(velocity)
+            else:
+                conditional, unconditional = velocity.chunk(2)
             velocity = unconditional + config.guidance_scale * (conditional - unconditional)
         latents = scheduler.step(velocity, timestep, latents.float(), return_dict=False)[0].to(
             cond_latents.dtype
