@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_errors import run_cli
+from .errors import GeometryError
+from .files import begin_outputs, finish_outputs, load_arrays
 from .recovery import recover_cameras
 from .recovery_files import write_recovery
 
@@ -65,47 +68,49 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_arrays(path: Path, key: str | None, extra: dict[str, str | None]) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise SystemExit(f"one4d-recover: {path} does not exist")
     if path.suffix == ".npy":
         if any(extra.values()):
-            raise SystemExit("one4d-recover: --mask / --fit-mask / --confidence need an .npz input")
-        return {"pointmaps": np.load(path, allow_pickle=False)}
-    if path.suffix != ".npz":
-        raise SystemExit(f"one4d-recover: {path}: expected a .npy or .npz file")
-    with np.load(path, allow_pickle=False) as archive:
-        names = list(archive.keys())
+            raise GeometryError("--mask / --fit-mask / --confidence need an .npz input")
+        return {"pointmaps": load_arrays(path)["array"]}
+    arrays = load_arrays(path)  # every array of the archive; checks the file
+    names = list(arrays)
+    if key is None:
+        key = "pointmaps" if "pointmaps" in names else (names[0] if len(names) == 1 else None)
         if key is None:
-            key = "pointmaps" if "pointmaps" in names else (names[0] if len(names) == 1 else None)
-        if key is None:
-            raise SystemExit(f"one4d-recover: {path} holds {names}; choose the pointmaps with --key")
-        arrays = {}
-        for role, name in {"pointmaps": key, **extra}.items():
-            if name is None:
-                continue
-            if name not in names:
-                raise SystemExit(f"one4d-recover: {path} has no array {name!r} (it holds {names})")
-            arrays[role] = archive[name]
-    return arrays
+            raise GeometryError(f"{path} holds {names}; choose the pointmaps with --key")
+    roles = {role: name for role, name in {"pointmaps": key, **extra}.items() if name is not None}
+    for name in roles.values():
+        if name not in arrays:
+            raise GeometryError(f"{path} has no array {name!r} (it holds {names})")
+    return {role: arrays[name] for role, name in roles.items()}
 
 
 def _timestamps(args: argparse.Namespace, n_frames: int) -> np.ndarray:
     if args.timestamps is not None:
-        stamps = np.loadtxt(args.timestamps, dtype=np.float64, ndmin=1)
+        if not args.timestamps.is_file():
+            raise GeometryError(f"{args.timestamps}: no such timestamps file")
+        try:
+            stamps = np.loadtxt(args.timestamps, dtype=np.float64, ndmin=1)
+        except ValueError as error:
+            raise GeometryError(f"{args.timestamps}: expected one number per line ({error})") from None
         if stamps.shape != (n_frames,):
-            raise SystemExit(
-                f"one4d-recover: {args.timestamps} has {stamps.size} timestamps, need {n_frames}"
-            )
+            raise GeometryError(f"{args.timestamps} has {stamps.size} timestamps, need {n_frames}")
         return stamps
     if args.fps is not None:
         if not args.fps > 0:
-            raise SystemExit(f"one4d-recover: --fps must be positive, got {args.fps}")
+            raise GeometryError(f"--fps must be positive, got {args.fps}")
         return np.arange(n_frames) / args.fps
     return np.arange(n_frames, dtype=np.float64)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    return run_cli("one4d-recover", lambda: _recover(args))
+
+
+def _recover(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        raise GeometryError(f"--out {args.out}: exists and is not a folder")
     extra = {"mask": args.mask, "fit_mask": args.fit_mask, "confidence": args.confidence}
     arrays = _load_arrays(args.pointmaps, args.key, extra)
     pointmaps = arrays["pointmaps"]
@@ -122,17 +127,19 @@ def main(argv: list[str] | None = None) -> int:
             smoothness_weight=args.smoothness,
             iterations=args.iterations,
         )
-    except ValueError as error:
-        raise SystemExit(f"one4d-recover: {args.pointmaps}: {error}") from None
+    except GeometryError as error:
+        raise type(error)(f"{args.pointmaps}: {error}") from None
     stamps = _timestamps(args, len(result.K))
 
-    write_recovery(
+    begin_outputs(args.out, "one4d-recover")
+    written = write_recovery(
         args.out,
         result,
         stamps,
         shared_focal=args.shared_focal,
         header=f"one4d-recover {args.pointmaps.name}",
     )
+    finish_outputs(args.out, "one4d-recover", written)
     print(
         f"{len(result.K)} frames, focal {np.median(result.K[:, 0, 0]):.2f} px, mean point error "
         f"{result.residuals.mean():.4g}; wrote {args.out}",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_path, atomic_savez, atomic_write_text
 from .recovery import CameraRecovery
 from .tum import write_tum
 
@@ -26,13 +27,15 @@ def write_recovery(
     *,
     shared_focal: bool = True,
     header: str = "",
-) -> None:
-    """Write `recovery` into `folder` (created if missing); timestamps default to the frame indices."""
+) -> list[Path]:
+    """Write `recovery` into `folder` (created if missing), each file atomically; timestamps default to the
+    frame indices. Returns the files written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     count = len(recovery.K)
     stamps = np.arange(count, dtype=np.float64) if timestamps is None else np.asarray(timestamps)
-    write_tum(folder / TRAJECTORY_FILE, stamps, recovery.c2w, header=header or None)
+    with atomic_path(folder / TRAJECTORY_FILE) as temporary:
+        write_tum(temporary, stamps, recovery.c2w, header=header or None)
     height, width = recovery.depth.shape[1:]
     intrinsics = {
         "width": width,
@@ -45,5 +48,6 @@ def write_recovery(
         "K": recovery.K.tolist(),
         "residuals": recovery.residuals.tolist(),
     }
-    (folder / INTRINSICS_FILE).write_text(json.dumps(intrinsics, indent=2))
-    np.savez_compressed(folder / DEPTH_FILE, depth=recovery.depth)
+    atomic_write_text(folder / INTRINSICS_FILE, json.dumps(intrinsics, indent=2))
+    atomic_savez(folder / DEPTH_FILE, depth=recovery.depth)
+    return [folder / TRAJECTORY_FILE, folder / INTRINSICS_FILE, folder / DEPTH_FILE]
