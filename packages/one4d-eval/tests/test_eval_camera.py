@@ -7,14 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from evo.core import metrics
+from evo.core.geometry import GeometryException
 from evo.core.trajectory import PosePath3D
 from evo.main_ape import ape
 from evo.main_rpe import rpe
 from evo.tools import file_interface
 from one4d_eval.camera import (
+    DEGENERATE_SPREAD,
     CameraScores,
     align_trajectory,
     camera_scores,
+    centre_spread,
     evaluate_tum_files,
     mean_camera_scores,
 )
@@ -222,3 +225,27 @@ def test_files_that_do_not_associate_name_both_files(tmp_path):
     write_tum(tmp_path / "gt.txt", stamps + 100.0, poses)  # e.g. a clock offset between the recordings
     with pytest.raises(ValueError, match=r"only 0 poses of .*est\.txt .* associate with .*gt\.txt"):
         evaluate_tum_files(tmp_path / "est.txt", tmp_path / "gt.txt")
+
+
+def test_an_estimate_whose_cameras_do_not_move_is_refused_under_sim3():
+    """Coincident centres leave the Sim(3) scale undefined (evo refuses them; a fallback scale of 1 would
+    score the reference's own spread); under SE(3) a static estimate is a claim about metric motion."""
+    rng = np.random.default_rng(5)
+    reference = smooth_trajectory(rng, 30)
+    frozen = noisy(rng, reference, sigma_t=0.0, sigma_r=0.05)
+    frozen[:, :3, 3] = reference[0, :3, 3] + [3.0, -1.0, 2.0]
+    assert centre_spread(frozen) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"estimated camera centres do not move .*Sim\(3\)"):
+        camera_scores(frozen, reference)
+    with pytest.raises(ValueError, match="do not move"):
+        align_trajectory(frozen, reference)
+    jitter = frozen.copy()
+    jitter[:, :3, 3] += rng.normal(scale=1e-3 * DEGENERATE_SPREAD * centre_spread(reference), size=(30, 3))
+    with pytest.raises(ValueError, match="do not move"):
+        camera_scores(jitter, reference)  # rounding-level motion is no motion
+    with pytest.raises(GeometryException, match="Degenerate covariance rank"):  # evo agrees
+        evo_scores(PosePath3D(poses_se3=list(reference)), PosePath3D(poses_se3=list(frozen)))
+    static = camera_scores(frozen, reference, correct_scale=False)
+    assert static.ate > 0.1  # the reference's own motion, counted as error: right for a metric estimate
+    tiny = transformed(reference, 1e-4, np.eye(3), np.zeros(3))  # any real scale is fine
+    assert camera_scores(tiny, reference).ate == pytest.approx(0.0, abs=1e-9)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from one4d_data.errors import DataError
 from one4d_data.files import write_png16
 from one4d_data.readers.sintel import write_cam, write_dpt
 from one4d_eval import cli
@@ -15,7 +16,8 @@ from one4d_eval.protocols import BENCHMARKS, get_benchmark, ground_truth_depth, 
 from one4d_eval.runner import PredictionError, evaluate_benchmark
 from one4d_geometry.cameras import invert_pose
 from one4d_geometry.errors import One4DError
-from one4d_geometry.tum import write_tum
+from one4d_geometry.files import begin_outputs, finish_outputs
+from one4d_geometry.tum import read_tum, write_tum
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -216,3 +218,160 @@ def test_cli_prints_a_table_and_writes_json(datasets, tmp_path, capsys):
     assert "alley_1/depth.npz: no depth prediction" in capsys.readouterr().err
     assert cli.main([*args, "--sequences", *sintel, "--quiet"]) == 0
     assert "2/2" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reliability: one line and exit 2 for what the user can fix, never a score of something meaningless.
+
+
+def _run_cli(capsys, args) -> tuple[int, str]:
+    """Exit status and stderr of `one4d-eval ARGS --quiet` (no progress bar)."""
+    status = cli.main([*map(str, args), "--quiet"])
+    return status, capsys.readouterr().err
+
+
+def _assert_one_line(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("one4d-eval: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "text"])
+def test_an_unreadable_depth_npz_is_one_line_naming_the_file(datasets, tmp_path, capsys, damage):
+    root, sintel = datasets
+    for sequence, (depth, _) in sintel.items():
+        _write_prediction(tmp_path, sequence, depth=depth)
+    path = tmp_path / "market_5" / "depth.npz"
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "text": b"depth 1 2 3\n"}[damage])
+    args = ["sintel-depth", "--root", root / "sintel", "--pred", tmp_path, "--sequences", *sintel]
+    status, err = _run_cli(capsys, args)
+    assert status == 2
+    _assert_one_line(err, f"{path}: not a readable .npz file", "an array 'depth' (N, H, W)")
+    with pytest.raises(PredictionError, match="market_5/depth.npz: not a readable"):
+        evaluate_benchmark("sintel-depth", root / "sintel", tmp_path, sequences=list(sintel))
+
+
+def test_a_depth_npz_without_depth_or_of_strings_names_the_file(datasets, tmp_path, capsys):
+    root, _ = datasets
+    (tmp_path / "alley_2").mkdir()
+    np.savez(tmp_path / "alley_2" / "depth.npz", pointmaps=np.ones((6, H, W, 3)))
+    args = ["sintel-depth", "--root", root / "sintel", "--pred", tmp_path, "--sequences", "alley_2"]
+    status, err = _run_cli(capsys, args)
+    assert status == 2
+    _assert_one_line(err, "alley_2/depth.npz: no array 'depth'", "['pointmaps']")
+    np.savez(tmp_path / "alley_2" / "depth.npz", depth=np.full((6, H, W), "x"))
+    status, err = _run_cli(capsys, args)
+    assert status == 2
+    _assert_one_line(err, "alley_2/depth.npz: 'depth' must hold real numbers")
+
+
+def test_json_into_a_missing_folder_is_created_and_written_whole(datasets, tmp_path, capsys):
+    root, sintel = datasets
+    for sequence, (depth, _) in sintel.items():
+        _write_prediction(tmp_path / "pred", sequence, depth=depth * 2.0)
+    target = tmp_path / "reports" / "today" / "scores.json"
+    args = ["sintel-depth", "--root", root / "sintel", "--pred", tmp_path / "pred", "--sequences", *sintel]
+    status, err = _run_cli(capsys, [*args, "--json", target])
+    assert status == 0, err
+    assert json.loads(target.read_text())["benchmark"] == "sintel-depth"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["scores.json"]  # no temporary left behind
+    # A folder where the file should go, or a file where a folder should go: refused before any scoring.
+    assert cli.main([*map(str, args), "--json", str(target.parent)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "%|" not in captured.err  # no table, no progress: nothing was scored
+    _assert_one_line(captured.err, f"{target.parent}: --json names a folder")
+    status, err = _run_cli(capsys, [*args, "--json", target / "more" / "scores.json"])
+    assert status == 2
+    _assert_one_line(err, f"{target}: not a folder, so --json {target / 'more' / 'scores.json'} cannot")
+    assert not (tmp_path / "reports" / "today" / "more").exists()
+
+
+def test_identical_predicted_poses_are_an_error_naming_file_and_sequence(datasets, tmp_path, capsys):
+    root, sintel = datasets
+    for sequence, (_, c2w) in sintel.items():
+        _write_prediction(tmp_path, sequence, c2w=c2w)
+    _, c2w = sintel["market_5"]
+    _write_prediction(tmp_path, "market_5", c2w=np.repeat(c2w[:1], len(c2w), axis=0))
+    args = ["sintel-camera", "--root", root / "sintel", "--pred", tmp_path, "--sequences", *sintel]
+    status, err = _run_cli(capsys, args)
+    assert status == 2
+    _assert_one_line(
+        err, f"{tmp_path / 'market_5' / 'trajectory.txt'}: sequence market_5 cannot be scored", "do not move"
+    )
+    assert "Sim(3) alignment of them is undefined" in err
+    # Camera centres that move, however small their scale, are a prediction like any other.
+    small = c2w.copy()
+    small[:, :3, 3] *= 1e-3
+    _write_prediction(tmp_path, "market_5", c2w=small)
+    scored = evaluate_benchmark("sintel-camera", root / "sintel", tmp_path, sequences=["market_5"])
+    assert scored.overall.ate < 1e-7
+
+
+def _bonn_with_poses_until(folder, frames: int, seed: int) -> None:
+    """A Bonn sequence with 150 RGB-D frames whose ground-truth poses stop after `frames` of them."""
+    write_tum_folder(folder, 150, seed)
+    rgb_t = 1000.0 + np.arange(150) / 30.0
+    stamps, poses = read_tum(folder / "groundtruth.txt")
+    keep = stamps < rgb_t[frames - 1] + 0.015
+    write_tum(folder / "groundtruth.txt", stamps[keep], poses[keep])
+
+
+def test_ground_truth_shorter_than_the_protocol_is_an_error_naming_the_sequence(datasets, tmp_path, capsys):
+    root = tmp_path / "bonn"
+    _bonn_with_poses_until(root / "rgbd_bonn_crowd2", 130, 5)  # the window 30..139 has 100 frames
+    _write_prediction(tmp_path / "pred", "crowd2", depth=np.ones((110, H, W)))
+    with pytest.raises(DataError) as caught:
+        evaluate_benchmark("bonn-depth", root, tmp_path / "pred", sequences=["crowd2"])
+    assert caught.value.where == str(root / "rgbd_bonn_crowd2")
+    assert "bonn-depth scores 110 frames of sequence crowd2 (frames 30..139" in caught.value.problem
+    assert "the ground truth gives 100" in caught.value.problem
+    args = ["bonn-depth", "--root", root, "--pred", tmp_path / "pred", "--sequences", "crowd2"]
+    status, err = _run_cli(capsys, args)
+    assert status == 2
+    _assert_one_line(err, "rgbd_bonn_crowd2: bonn-depth scores 110 frames", "gives 100")
+    # TUM-dynamics: 90 frames (0, 3, ..., 267); a recording of 200 frames gives 67.
+    write_tum_folder(tmp_path / "tum" / "rgbd_dataset_freiburg3_sitting_xyz", 200, 6)
+    with pytest.raises(DataError, match=r"tum-camera scores 90 frames of sequence sitting_xyz \(frames 0, 3"):
+        ground_truth_trajectory(BENCHMARKS["tum-camera"], tmp_path / "tum", "sitting_xyz")
+    assert BENCHMARKS["bonn-depth"].expected_frames == 110 and BENCHMARKS["tum-camera"].expected_frames == 90
+    assert BENCHMARKS["sintel-depth"].expected_frames is None  # Sintel: every frame of each sequence
+
+
+def test_an_incomplete_prediction_folder_is_refused(datasets, tmp_path, capsys):
+    root, sintel = datasets
+    pred = tmp_path / "pred"
+    for sequence, (depth, _) in sintel.items():
+        _write_prediction(pred, sequence, depth=depth)
+        finish_outputs(pred / sequence, "one4d-recover", ["depth.npz"])
+    args = ["sintel-depth", "--root", root / "sintel", "--pred", pred, "--sequences", *sintel]
+    assert _run_cli(capsys, args)[0] == 0  # complete manifests: read as usual
+    begin_outputs(pred / "market_5", "one4d-recover")  # a rerun that stopped half-way
+    status, err = _run_cli(capsys, args)
+    assert status == 2
+    _assert_one_line(err, f"{pred / 'market_5'}: incomplete output (one4d-recover did not finish")
+    with pytest.raises(PredictionError, match="market_5: incomplete output"):
+        evaluate_benchmark("sintel-depth", root / "sintel", pred, sequences=list(sintel))
+    # Files changed after the manifest was written, or a predictions folder that is itself incomplete.
+    finish_outputs(pred / "market_5", "one4d-recover", ["depth.npz"])
+    with open(pred / "market_5" / "depth.npz", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(PredictionError, match=r"market_5/depth\.npz: \d+ bytes, manifest.json recorded"):
+        evaluate_benchmark("sintel-depth", root / "sintel", pred, sequences=list(sintel))
+    begin_outputs(pred, "one4d-generate")
+    with pytest.raises(PredictionError, match=f"{pred}: incomplete output"):
+        evaluate_benchmark("sintel-depth", root / "sintel", pred, sequences=list(sintel))
+
+
+def test_a_missing_predictions_folder_or_an_unscorable_prediction_is_one_line(datasets, tmp_path, capsys):
+    root, _ = datasets
+    args = ["sintel-depth", "--root", root / "sintel", "--sequences", "alley_2", "--pred"]
+    status, err = _run_cli(capsys, [*args, tmp_path / "nowhere"])
+    assert status == 2
+    _assert_one_line(err, f"{tmp_path / 'nowhere'}: no such predictions folder")
+    _write_prediction(tmp_path, "alley_2", depth=np.full((6, H, W), 3.0))  # constant: no scale and shift
+    status, err = _run_cli(capsys, [*args, tmp_path])
+    assert status == 2
+    _assert_one_line(err, "alley_2/depth.npz: sequence alley_2 cannot be scored", "not identifiable")

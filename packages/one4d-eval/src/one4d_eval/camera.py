@@ -5,6 +5,11 @@ the reference (evo APE, translation part, ``align=True, correct_scale=True``). R
 the RMSEs over consecutive frame pairs (evo RPE, ``delta=1`` frame, consecutive pairs) of the translation
 norm and rotation angle (degrees) of the relative error pose ``inv(Q_i^-1 Q_j) (P_i^-1 P_j)``, computed
 on the same aligned estimate. Poses are camera-to-world 4x4 matrices.
+
+A Sim(3) alignment needs an estimate whose camera centres move: if they all coincide (a model that returned
+identical poses), the scale is undefined. evo refuses it ("degenerate covariance rank"); the Umeyama fit
+here would fall back to scale 1 and score the reference's own spread as if it were an error, so
+`align_trajectory` refuses it too.
 """
 
 from __future__ import annotations
@@ -20,16 +25,22 @@ from one4d_geometry.rotations import rotation_angle_deg
 from one4d_geometry.tum import associate_timestamps, read_tum
 
 __all__ = [
+    "DEGENERATE_SPREAD",
     "MIN_POSES",
     "CameraScores",
     "align_trajectory",
     "camera_scores",
+    "centre_spread",
     "evaluate_tum_files",
     "mean_camera_scores",
 ]
 
 # A Sim(3) fit of camera centres needs three points (two leave the roll about their line free).
 MIN_POSES = 3
+# An estimate whose camera centres spread less than this fraction of the reference's is degenerate. Far
+# below any real prediction's scale (an estimate's scale is arbitrary, but not a millionth of the truth),
+# far above float rounding of coincident centres.
+DEGENERATE_SPREAD = 1e-6
 # Same tolerance evo uses to accept a rotation matrix (evo.core.lie_algebra.is_so3).
 _ROTATION_ATOL = 1e-6
 
@@ -75,6 +86,22 @@ def _check_pair(estimate_c2w: np.ndarray, reference_c2w: np.ndarray) -> tuple[np
     return estimate, reference
 
 
+def centre_spread(c2w: np.ndarray) -> float:
+    """RMS distance of the camera centres (N, 4, 4 camera-to-world) from their mean."""
+    centres = np.asarray(c2w, dtype=np.float64)[:, :3, 3]
+    return float(np.sqrt(np.mean(np.sum(np.square(centres - centres.mean(axis=0)), axis=-1))))
+
+
+def _check_not_degenerate(estimate: np.ndarray, reference: np.ndarray) -> None:
+    estimate_spread, reference_spread = centre_spread(estimate), centre_spread(reference)
+    if estimate_spread <= DEGENERATE_SPREAD * reference_spread:
+        raise ValueError(
+            f"the estimated camera centres do not move (RMS spread {estimate_spread:.3g} against the "
+            f"reference's {reference_spread:.3g}, below {DEGENERATE_SPREAD:g} of it): a Sim(3) alignment "
+            "of them is undefined, so ATE and RPE would not mean anything"
+        )
+
+
 def _apply_similarity(poses: np.ndarray, sim: Similarity) -> np.ndarray:
     """Apply the alignment as evo does: scale the positions, then left-multiply by the rigid [R | t].
 
@@ -92,8 +119,11 @@ def align_trajectory(
     """Umeyama-align the estimated camera centres to the reference (Sim(3), or SE(3) without scale).
 
     Returns the aligned estimate (N, 4, 4) and the Similarity mapping estimate positions onto reference.
+    With `correct_scale`, an estimate whose camera centres do not move (`DEGENERATE_SPREAD`) is refused.
     """
     estimate, reference = _check_pair(estimate_c2w, reference_c2w)
+    if correct_scale:
+        _check_not_degenerate(estimate, reference)
     sim = umeyama(estimate[:, :3, 3], reference[:, :3, 3], with_scale=correct_scale)
     return _apply_similarity(estimate, sim), sim
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import errno
+from collections.abc import Iterable
 from pathlib import Path
 
+from one4d_geometry.cli_errors import run_cli
+
 from .protocols import BENCHMARKS
+from .runner import evaluate_benchmark, format_table, write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,17 +31,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="scale_shift",
         help="depth: per-sequence L1 scale-and-shift (default) or median scale",
     )
-    parser.add_argument("--json", type=Path, help="also write the scores as JSON here")
+    parser.add_argument(
+        "--json", type=Path, help="also write the scores as JSON here (atomically; its folder is created)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from one4d_data.errors import DataError
+    return run_cli("one4d-eval", lambda: _evaluate(args))
+
+
+def _check_json_target(path: Path) -> None:
+    """Before scoring, so that a bad --json does not cost the run: its folder is created if missing."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "--json names a folder; give the JSON file to write", str(path))
+    for parent in path.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"not a folder, so --json {path} cannot be written", str(parent)
+                )
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)  # unwritable: PermissionError, one line from run_cli
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from .runner import PredictionError, evaluate_benchmark, format_table, write_json
+    if args.json is not None:
+        _check_json_target(args.json)
+    bars: list[tqdm] = []
+
+    def progress(items: Iterable[str]) -> Iterable[str]:
+        bars.append(tqdm(items, desc=args.benchmark, unit="sequence", disable=args.quiet))
+        return bars[-1]
 
     try:
         result = evaluate_benchmark(
@@ -46,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
             args.pred,
             sequences=args.sequences,
             alignment=args.alignment,
-            progress=lambda items: tqdm(items, desc=args.benchmark, unit="sequence", disable=args.quiet),
+            progress=progress,
         )
-    except (PredictionError, DataError, ValueError) as error:
-        print(f"one4d-eval: error: {error}", file=sys.stderr)
-        return 2
+    finally:  # ends the bar's line, so that an error is printed on a line of its own
+        for bar in bars:
+            bar.close()
     print(format_table(result))
     if args.sequences:
         print(f"\n(only {len(result.sequences)} of the benchmark's sequences: not the benchmark score)")
-    if args.json:
+    if args.json is not None:
         write_json(result, args.json)
     return 0
 
