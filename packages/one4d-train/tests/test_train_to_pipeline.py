@@ -80,4 +80,39 @@ def test_generate_from_frames_and_its_errors(small_config, tmp_path, capsys):
     assert (
         generate([str(trainer.output_dir), "--input", str(tmp_path / "nothing.txt"), "--out", str(out)]) == 2
     )
+    assert "nothing.txt: no such file or folder" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not a picture")
+    assert generate([str(trainer.output_dir), "--input", str(tmp_path / "notes.txt"), "--out", str(out)]) == 2
     assert "expected an image" in capsys.readouterr().err
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("one4d-generate: error: ") and "Traceback" not in err
+    return err
+
+
+def test_generate_explains_broken_checkpoints_in_one_line(small_config, tmp_path, capsys):
+    from one4d_model.run_format import find_checkpoint
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    trainer = Trainer(small_config("max_steps=1"))
+    trainer.fit(run_eval=False)
+    capsys.readouterr()  # the training's progress bar
+    checkpoint = find_checkpoint(trainer.output_dir)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "photo.png")
+    args = ["--input", str(tmp_path / "photo.png"), "--out", str(tmp_path / "out"), "--steps", "1"]
+    data = checkpoint.read_bytes()
+    (tmp_path / "truncated.safetensors").write_bytes(data[: len(data) // 2])
+    assert generate([str(tmp_path / "truncated.safetensors"), *args]) == 2
+    assert "truncated.safetensors: not a readable safetensors file" in _one_line(capsys)
+    with safe_open(str(checkpoint), "pt") as handle:
+        metadata, tensors = handle.metadata(), {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    name = sorted(tensors)[0]
+    tensors[name] = torch.zeros(tensors[name].shape[0] + 1, *tensors[name].shape[1:])
+    edited = checkpoint.parent / "edited.safetensors"  # beside the original: the run's VAE is found
+    save_file(tensors, str(edited), metadata=metadata)
+    assert generate([str(edited), *args]) == 2
+    message = _one_line(capsys)
+    assert f"tensor {name} has shape" in message and "the file was changed after training" in message

@@ -12,13 +12,12 @@ encoder, ``image_embeds`` of a black first frame.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from one4d_geometry.files import atomic_path
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.utils.data import Dataset
@@ -44,17 +43,13 @@ OPTIONAL_KEYS = ("image_embeds",)
 
 
 def write_cached_sample(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write one sample atomically (temporary file in the same folder, then rename)."""
+    """Write one sample atomically (`one4d_geometry.files.atomic_path`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(temporary), metadata=metadata
+        )
 
 
 def read_cached_sample(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GeometryError
+from .files import atomic_write_bytes
 
 _VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
 
@@ -33,7 +34,7 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
         "property float x\nproperty float y\nproperty float z\n"
         "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
     )
-    Path(path).write_bytes(header.encode("ascii") + vertices.tobytes())
+    atomic_write_bytes(path, header.encode("ascii") + vertices.tobytes())
 
 
 def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path, atomic_savez, atomic_write_text
+from .files import atomic_savez, atomic_write_text
 from .recovery import CameraRecovery
 from .tum import write_tum
 
@@ -34,8 +34,7 @@ def write_recovery(
     folder.mkdir(parents=True, exist_ok=True)
     count = len(recovery.K)
     stamps = np.arange(count, dtype=np.float64) if timestamps is None else np.asarray(timestamps)
-    with atomic_path(folder / TRAJECTORY_FILE) as temporary:
-        write_tum(temporary, stamps, recovery.c2w, header=header or None)
+    write_tum(folder / TRAJECTORY_FILE, stamps, recovery.c2w, header=header or None)
     height, width = recovery.depth.shape[1:]
     intrinsics = {
         "width": width,

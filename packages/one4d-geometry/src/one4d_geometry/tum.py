@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GeometryError
+from .files import atomic_write_text
 from .rotations import matrix_to_quaternion, quaternion_to_matrix
 
 __all__ = ["associate_timestamps", "read_tum", "write_tum"]
@@ -53,7 +54,7 @@ def write_tum(path: str | Path, timestamps: np.ndarray, c2w: np.ndarray, header:
     lines.append("# timestamp tx ty tz qx qy qz qw")
     for stamp, t, q in zip(timestamps, c2w[:, :3, 3], quats, strict=True):
         lines.append(" ".join([f"{stamp:.6f}"] + [f"{value:.9g}" for value in (*t, *q)]))
-    Path(path).write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def associate_timestamps(

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from one4d_data.umc import TASKS, TEXT_TASK
-from PIL import Image
+from one4d_geometry.cli_errors import run_cli
+from one4d_geometry.files import load_arrays
+from PIL import Image, UnidentifiedImageError
 
+from .errors import ModelError
 from .long_video import BLENDS
 from .memory import MEMORY_MODES
 from .sampling import SCHEDULERS
@@ -111,21 +114,26 @@ def read_input(path: Path, height: int, width: int) -> tuple[np.ndarray, bool]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise ModelError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return np.stack([_load_image(f, height, width) for f in files]), False
     if path.suffix.lower() == ".npy":
-        video = np.load(path, allow_pickle=False)
+        video = load_arrays(path)["array"]
         if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-            raise ValueError(f"{path}: expected uint8 (F, H, W, 3), got {video.dtype} {video.shape}")
+            raise ModelError(f"{path}: expected uint8 (F, H, W, 3), got {video.dtype} {video.shape}")
         return np.stack([_resize(Image.fromarray(f), height, width) for f in video]), False
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         return _load_image(path, height, width)[None], True
-    raise ValueError(f"{path}: expected an image, a folder of frames or an .npy video")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    raise ModelError(f"{path}: expected an image, a folder of frames or an .npy video")
 
 
 def _load_image(path: Path, height: int, width: int) -> np.ndarray:
-    with Image.open(path) as image:
-        return _resize(image.convert("RGB"), height, width)
+    try:
+        with Image.open(path) as image:
+            return _resize(image.convert("RGB"), height, width)
+    except (UnidentifiedImageError, OSError) as error:
+        raise ModelError(f"{path}: not a readable image ({error})") from None
 
 
 def _resize(image: Image.Image, height: int, width: int) -> np.ndarray:
@@ -140,7 +148,7 @@ def _resize(image: Image.Image, height: int, width: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _generate(args)
+        return run_cli("one4d-generate", lambda: _generate(args))
     finally:
         import torch.distributed as dist
 
@@ -155,31 +163,25 @@ def _generate(args: argparse.Namespace) -> int:
     from .sampling import make_scheduler
     from .video import has_video_support
 
-    def fail(message) -> int:
-        print(f"one4d-generate: error: {message}", file=sys.stderr)
-        return 2
-
     if args.input is None and args.task != TEXT_TASK:
-        return fail("--input is required (an image, a folder of frames or an .npy video) unless --task text")
+        raise ModelError(
+            "--input is required (an image, a folder of frames or an .npy video) unless --task text"
+        )
     if args.scene_stride < 1:
-        return fail(f"--scene-stride must be at least 1, got {args.scene_stride}")
-    try:
-        checkpoint = find_checkpoint(args.checkpoint)
-        spec = read_spec(checkpoint)
-        height, width = args.height or spec.height or 352, args.width or spec.width or 624
-        frames, single = (None, True) if args.input is None else read_input(args.input, height, width)
-    except (FileNotFoundError, ValueError, OSError) as error:
-        return fail(error)
+        raise ModelError(f"--scene-stride must be at least 1, got {args.scene_stride}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ModelError(f"--out {args.out}: exists and is not a folder")
+    checkpoint = find_checkpoint(args.checkpoint)
+    spec = read_spec(checkpoint)
+    height, width = args.height or spec.height or 352, args.width or spec.width or 624
+    frames, single = (None, True) if args.input is None else read_input(args.input, height, width)
     task = args.task or ("single_image" if single else "full_video")
     num_frames = args.frames or ((spec.num_frames or 81) if single else None)
     import torch
 
     from .parallel import init_inference_parallel
 
-    try:
-        parallel = init_inference_parallel(args.cfg_parallel, args.ring_degree, args.ulysses_degree)
-    except ValueError as error:
-        return fail(error)
+    parallel = init_inference_parallel(args.cfg_parallel, args.ring_degree, args.ulysses_degree)
     pipeline = One4DPipeline.from_checkpoint(
         checkpoint,
         device=str(parallel.device) if parallel.world_size > 1 else args.device,
@@ -194,25 +196,22 @@ def _generate(args: argparse.Namespace) -> int:
     )
     pipeline.set_progress_bar_config(disable=args.quiet or not parallel.is_main)
     video = None if frames is None else (frames[0] if single else frames)
-    try:
-        result = pipeline(
-            video,
-            task=task,
-            num_frames=num_frames,
-            height=height,
-            width=width,
-            prompt=args.prompt,
-            negative_prompt=args.negative_prompt,
-            num_inference_steps=args.steps,
-            guidance_scale=args.guidance,
-            shift=args.shift,
-            seed=args.seed,
-            window_frames=args.window,
-            window_overlap=args.overlap,
-            window_blend=args.blend,
-        )
-    except ValueError as error:
-        return fail(error)
+    result = pipeline(
+        video,
+        task=task,
+        num_frames=num_frames,
+        height=height,
+        width=width,
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        shift=args.shift,
+        seed=args.seed,
+        window_frames=args.window,
+        window_overlap=args.overlap,
+        window_blend=args.blend,
+    )
     if not parallel.is_main:  # every rank holds the same result; rank 0 writes it
         return 0
     status = 0

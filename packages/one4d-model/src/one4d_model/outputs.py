@@ -10,7 +10,9 @@
 - from camera recovery: `trajectory.txt` (TUM, camera-to-world), `intrinsics.json`, `depth.npz` (the layout
   `one4d-eval` scores).
 
-The videos need PyAV (the `video` extra); depth and the side-by-side need recovered cameras.
+The videos need PyAV (the `video` extra); depth and the side-by-side need recovered cameras. Every file is
+written atomically, and `manifest.json` marks the folder incomplete while it is written and lists every file
+with its size at the end (`one4d_geometry.files`), so an interrupted run never looks complete.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .visualize import colorize_depth, pointmaps_to_rgb, side_by_side
 VIDEO_FILE, XYZ_VIDEO_FILE, DEPTH_VIDEO_FILE = "video.mp4", "xyz.mp4", "depth.mp4"
 SIDE_BY_SIDE_FILE = "rgb_depth_xyz.mp4"
 SCENE_PLY_FILE, SCENE_GLB_FILE = "scene.ply", "scene.glb"
+WRITER = "one4d-generate"
 
 
 @dataclass
@@ -53,6 +56,7 @@ def scene_of(result) -> Scene4D:
 def write_generation(out: str | Path, result, options: WriteOptions | None = None) -> list[Path]:
     """Write every output of `result` (a `One4DPipelineOutput`, numpy) into `out`; returns the files written
     (the per-frame PNG and PLY files counted by their folders)."""
+    from one4d_geometry.files import atomic_path, atomic_savez, begin_outputs, finish_outputs
     from one4d_geometry.ply import write_ply
     from one4d_geometry.recovery_files import DEPTH_FILE, INTRINSICS_FILE, TRAJECTORY_FILE, write_recovery
 
@@ -60,13 +64,21 @@ def write_generation(out: str | Path, result, options: WriteOptions | None = Non
 
     options = options or WriteOptions()
     out = Path(out)
+    begin_outputs(out, WRITER)
+    stale = [TRAJECTORY_FILE, INTRINSICS_FILE, DEPTH_FILE, DEPTH_VIDEO_FILE, SIDE_BY_SIDE_FILE]
+    for name in stale if result.cameras is None else []:  # an earlier run's cameras do not fit this one
+        (out / name).unlink(missing_ok=True)
     (out / "frames").mkdir(parents=True, exist_ok=True)
     (out / "points").mkdir(exist_ok=True)
     scene = scene_of(result)
+    files = []
     for i in range(scene.num_frames):
-        Image.fromarray(scene.frames[i]).save(out / "frames" / f"frame_{i:04d}.png")
-        write_ply(out / "points" / f"frame_{i:04d}.ply", *scene.points(i))
-    np.savez_compressed(
+        png, ply = out / "frames" / f"frame_{i:04d}.png", out / "points" / f"frame_{i:04d}.ply"
+        with atomic_path(png) as temporary:
+            Image.fromarray(scene.frames[i]).save(temporary)
+        write_ply(ply, *scene.points(i))
+        files += [png, ply]
+    atomic_savez(
         out / POINTMAPS_FILE,
         pointmaps=scene.pointmaps,
         valid=scene.valid,
@@ -83,6 +95,7 @@ def write_generation(out: str | Path, result, options: WriteOptions | None = Non
     written += [out / SCENE_PLY_FILE, out / SCENE_GLB_FILE]
     if has_video_support():
         written += write_videos(out, scene, options.fps)
+    finish_outputs(out, WRITER, files + [path for path in written if path.is_file()])
     return written
 
 

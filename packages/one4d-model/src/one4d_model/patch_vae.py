@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import torch
+from one4d_geometry.files import atomic_path
 from torch import nn
 from torch.nn import functional as F
 
@@ -108,13 +109,19 @@ class LinearPatchVAE(nn.Module):
         from safetensors.torch import save_file
 
         tensors = {k: v.contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(path), metadata={"format": "one4d-linear-patch-vae"})
+        with atomic_path(path) as temporary:  # a run reuses this file on --resume: never half of it
+            save_file(tensors, str(temporary), metadata={"format": "one4d-linear-patch-vae"})
 
     @classmethod
     def load(cls, path: str | Path) -> LinearPatchVAE:
         from safetensors.torch import load_file
 
-        tensors = load_file(str(path))
+        try:
+            tensors = load_file(str(path))
+        except Exception as error:  # safetensors' own error types for bad headers and short files
+            raise ModelError(
+                f"{path}: not a readable safetensors file ({error}); delete it to refit"
+            ) from None
         missing = {"mean", "components", "scale"} - tensors.keys()
         if missing:
             raise ModelError(f"{path}: not a LinearPatchVAE file, missing tensors {sorted(missing)}")
@@ -231,7 +238,8 @@ class RefinedPatchVAE(nn.Module):
             tensors[key] = value.contiguous()
         config = {"width": self.width, "blocks": self.blocks}
         meta = {"format": "one4d-refined-patch-vae", "config": json.dumps(config), **(metadata or {})}
-        save_file(tensors, str(path), metadata=meta)
+        with atomic_path(path) as temporary:
+            save_file(tensors, str(temporary), metadata=meta)
 
     @classmethod
     def load(cls, path: str | Path) -> RefinedPatchVAE:

@@ -9,11 +9,9 @@ TUM file (camera-to-world in the first camera's frame, one pose per frame). Writ
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from one4d_geometry.errors import GeometryError
+from one4d_geometry.cli_errors import run_cli
 
 from .errors import ModelError
 
@@ -44,13 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        out = _run(args)
-    except (ModelError, GeometryError, FileNotFoundError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    print(f"{PROG}: wrote {out}")
-    return 0
+
+    def run() -> int:
+        print(f"{PROG}: wrote {_run(args)}")
+        return 0
+
+    return run_cli(PROG, run)
 
 
 def _run(args: argparse.Namespace) -> Path:
@@ -80,15 +77,7 @@ def _run(args: argparse.Namespace) -> Path:
     frames = render_trajectory(
         scene, c2w, render_intrinsics(scene), args.point_size, args.device, progress=not args.no_progress
     )
-    # Write beside the target and rename, so a reader never sees half an mp4 (PyAV picks the container
-    # from the suffix; a plain name rather than mkstemp keeps the umask's permissions).
-    temporary = out.with_name(f".{out.stem}.{os.getpid()}.partial.mp4")
-    try:
-        write_mp4(temporary, frames, fps=args.fps)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_mp4(out, frames, fps=args.fps)  # atomic: a reader never sees half an mp4
     return out
 
 

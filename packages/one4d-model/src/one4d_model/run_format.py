@@ -17,8 +17,9 @@ import re
 from pathlib import Path
 
 import torch
+from one4d_geometry.files import atomic_path
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .configs import WAN_CONFIGS
 from .errors import ModelError, WeightsError
@@ -46,7 +47,8 @@ def write_trainable(
     """Write trained tensors and their spec (the one writer of the format); `extra` metadata is kept as is."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     metadata = {"format": "pt", **(extra or {}), SPEC_METADATA_KEY: spec.to_json()}
-    save_file(tensors, str(path), metadata=metadata)
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
 
 
 def describe_model(model: One4DTransformer) -> ModelSpec:
@@ -86,14 +88,28 @@ def read_spec(path: str | Path) -> ModelSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such trainable file")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    metadata = _read_safetensors(path, tensors=False)[1]
     if SPEC_METADATA_KEY not in metadata:
         raise ModelError(
             f"{path}: no model spec in its metadata (key {SPEC_METADATA_KEY!r}); write it with "
             "one4d_model.run_format.save_trainable or one4d-train"
         )
     return ModelSpec.from_json(metadata[SPEC_METADATA_KEY], where=f"{path}: model spec")
+
+
+def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; a truncated or foreign file raises `WeightsError` naming
+    it (safetensors' own error names neither the file nor what to do)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            loaded = {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error types for bad headers and short files
+        raise WeightsError(
+            f"{path}: not a readable safetensors file (truncated, or another format: {error}); "
+            "use a complete checkpoint, e.g. the run's checkpoints/latest"
+        ) from None
+    return loaded, metadata
 
 
 def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = True) -> dict[str, list[str]]:
@@ -106,7 +122,7 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such trainable file")
-    loaded = load_file(str(path))
+    loaded = _read_safetensors(path)[0]
     groups = dict(p for params in model.trainable_groups().values() for p in params)
     params = dict(model.named_parameters())
     missing = sorted(set(groups) - set(loaded))
@@ -117,13 +133,15 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
             f"{len(missing)} missing tensors {missing[:5]}, "
             f"{len(unexpected)} unknown tensors {unexpected[:5]}"
         )
-    mismatched = [
-        f"{k}: file {tuple(loaded[k].shape)} vs model {tuple(params[k].shape)}"
-        for k in loaded
-        if k in params and loaded[k].shape != params[k].shape
-    ]
+    mismatched = [k for k in sorted(loaded) if k in params and loaded[k].shape != params[k].shape]
     if mismatched:
-        raise ModelError(f"{path} has mismatched shapes: {mismatched[:5]}")
+        first = mismatched[0]
+        others = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+        raise ModelError(
+            f"{path}: tensor {first} has shape {tuple(loaded[first].shape)}, the model its spec describes "
+            f"has {tuple(params[first].shape)}{others}: the file was changed after training or written for "
+            "another configuration; use the run's own checkpoint, or the spec it was trained with"
+        )
     with torch.no_grad():
         for name, tensor in loaded.items():
             if name in params:

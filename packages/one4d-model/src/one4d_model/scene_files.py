@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.files import atomic_write_bytes
 from one4d_geometry.ply import write_ply
 
 from .scene import Scene4D
@@ -72,7 +73,7 @@ def write_scene_glb(
             path_segments = np.stack([centres[:-1], centres[1:]], axis=1)
             glb.add_geometry(_lines(trimesh, path_segments, TRAJECTORY_COLOR), geom_name="trajectory")
     glb.apply_transform(OPENCV_TO_GLTF)
-    Path(path).write_bytes(glb.export(file_type="glb"))
+    atomic_write_bytes(path, glb.export(file_type="glb"))
     return len(points)
 
 

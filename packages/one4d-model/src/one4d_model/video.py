@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.files import atomic_path
 
 from .errors import ModelError
 
@@ -29,7 +30,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int = WAN_FPS, crf: int
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ModelError(f"H.264 in yuv420p needs an even height and width, got {height} x {width}")
-    with av.open(str(path), mode="w") as container:
+    with atomic_path(path) as temporary, av.open(str(temporary), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf)}

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ModelError
+from one4d_geometry.cli_errors import USER_ERRORS, report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until Ctrl-C; exit status 2 on a bad folder or setting, or without viser."""
     args = build_parser().parse_args(argv)
     if not args.folder.is_dir():
-        print(f"one4d-view: error: {args.folder}: no such folder", file=sys.stderr)
-        return 2
+        return report("one4d-view", FileNotFoundError(f"{args.folder}: no such folder"))
     from .viewer import serve
 
     try:
@@ -51,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             fps=args.fps,
             play=args.play,
         )
-    except (ModelError, OSError) as error:
-        print(f"one4d-view: error: {error}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, OSError) as error:  # OSError: the port cannot be bound
+        return report("one4d-view", error)
     scene = viewer.scene
     cameras = "with cameras" if scene.has_cameras else "no cameras (points only)"
     height, width = scene.image_size

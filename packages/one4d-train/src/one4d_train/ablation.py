@@ -17,6 +17,8 @@ import math
 import sys
 from pathlib import Path
 
+from one4d_geometry.files import atomic_write_text
+
 from .cli import add_config_arguments
 from .config import COUPLINGS, ConfigError, TrainConfig, load_config
 
@@ -96,7 +98,7 @@ def run_ablation(
             "constant_abs_rel": values["constant/abs_rel"],
             "vae_abs_rel": values["vae/abs_rel"],
         }
-    (output_dir / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(output_dir / "ablation.json", json.dumps(rows, indent=2) + "\n")
     return rows
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from one4d_geometry.files import atomic_write_text
 from one4d_model.run_format import TRAINABLE_FILE, find_checkpoint
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -49,12 +50,6 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
         return find_checkpoint(output_dir).parent
     except FileNotFoundError:
         return None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _trainable_only(model: torch.nn.Module) -> StateDictOptions:
@@ -107,7 +102,7 @@ def save_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _atomic_write_text(root / "latest", final.name)
+        atomic_write_text(root / "latest", final.name)
         _prune(root, keep_last)
     barrier(env)
     return final

@@ -19,6 +19,7 @@ else:  # pragma: no cover
 
 import tomli_w
 from one4d_geometry.errors import One4DError
+from one4d_geometry.files import atomic_write_text
 
 VARIANTS = ("tiny", "one4d-tiny", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
 CPU_VARIANTS = ("tiny", "one4d-tiny")
@@ -410,7 +411,7 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """The resolved configuration as TOML (loadable again with `--config`)."""
-    Path(path).write_text(tomli_w.dumps(to_dict(config)))
+    atomic_write_text(path, tomli_w.dumps(to_dict(config)))
 
 
 def model_spec(config: TrainConfig):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from one4d_geometry.files import atomic_write_text
 from tqdm.auto import tqdm
 
 
@@ -45,7 +46,7 @@ class MetricsLog:
         for line in self.path.read_text().splitlines():
             if line.strip() and json.loads(line).get("step", 0) <= step:
                 kept.append(line)
-        self.path.write_text("".join(f"{line}\n" for line in kept))
+        atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))  # a kill here loses nothing
 
     def log(self, step: int, values: dict[str, Any]) -> None:
         if not self.enabled:

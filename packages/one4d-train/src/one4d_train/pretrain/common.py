@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from one4d_geometry.files import atomic_write_text
 from safetensors.torch import load_file, save_file
 
 from ..metrics_log import MetricsLog
@@ -82,4 +83,4 @@ class StageLog(MetricsLog):
 
     def __init__(self, out: Path, desc: str, total_steps: int, start_step: int, settings: dict[str, Any]):
         super().__init__(out, True, total_steps, start_step, desc=desc)
-        (Path(out) / "stage.json").write_text(json.dumps(settings, indent=2) + "\n")
+        atomic_write_text(Path(out) / "stage.json", json.dumps(settings, indent=2) + "\n")

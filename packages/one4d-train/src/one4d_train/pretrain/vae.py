@@ -112,13 +112,11 @@ def train_vae_stage(output_dir: str | Path, config: VAEStageConfig | None = None
     stats_rgb, stats_xyz = _videos(train, 0, config.stats_clips)
     vae.set_latent_statistics(torch.cat([stats_rgb, stats_xyz]))
     final = out / "vae.safetensors"
-    tmp = final.with_name(f".{final.name}.tmp")
-    vae.save(
-        tmp,
+    vae.save(  # atomically
+        final,
         metadata={"stage": "one4d-pretrain vae", "steps": str(step)},
         corrections_dtype=torch.float16,  # the shipped file: half the size, same reconstructions to ~1e-4
     )
-    tmp.replace(final)
     save_stage_state(out, vae, optimizer, scheduler, step)
     log.log(step, {f"eval/final_{k}": v for k, v in reconstruction_errors(vae, eval_rgb, eval_xyz).items()})
     log.close()
