@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
+from one4d_geometry.cli_errors import run_cli
 from one4d_geometry.files import atomic_write_text
 
 from .cli import add_config_arguments
@@ -146,16 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def ablate() -> int:
         load_config(args.config, args.preset, args.overrides)  # errors before anything trains
-    except ConfigError as error:
-        print(f"one4d-ablate: error: {error}", file=sys.stderr)
-        return 2
-    rows = run_ablation(
-        args.output_dir, args.couplings or list(COUPLINGS), args.config, args.preset, args.overrides
-    )
-    print(format_ablation(rows))
-    return 0
+        rows = run_ablation(
+            args.output_dir, args.couplings or list(COUPLINGS), args.config, args.preset, args.overrides
+        )
+        print(format_ablation(rows))
+        return 0
+
+    return run_cli("one4d-ablate", ablate)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ was interrupted resumes, keeping the files already written.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
+from one4d_geometry.cli_errors import run_cli
 
 from .cli import add_config_arguments
 from .config import ConfigError, TrainConfig, load_config
@@ -92,15 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        config = load_config(args.config, args.preset, args.overrides)
-        out = args.out or config.data.cache_dir
-        if not out:
-            raise ConfigError("config key 'data.cache_dir': expected a cache folder (or --out), got None")
-        _check_encoders(config)
-    except ConfigError as err:
-        print(f"one4d-cache: error: {err}", file=sys.stderr)
-        return 2
+    return run_cli("one4d-cache", lambda: _cache(args))
+
+
+def _cache(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.preset, args.overrides)
+    out = args.out or config.data.cache_dir
+    if not out:
+        raise ConfigError("config key 'data.cache_dir': expected a cache folder (or --out), got None")
+    _check_encoders(config)
     from .distributed import shutdown_distributed
 
     start = time.perf_counter()

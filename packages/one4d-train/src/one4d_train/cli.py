@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .config import PRESETS, ConfigError, load_config
+from one4d_geometry.cli_errors import run_cli
+
+from .config import PRESETS, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,16 +38,16 @@ def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_cli("one4d-train", lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.output_dir:
         overrides.append(f"output_dir={_toml_string(args.output_dir)}")
     if args.max_steps is not None:
         overrides.append(f"max_steps={args.max_steps}")
-    try:
-        config = load_config(args.config, args.preset, overrides)
-    except ConfigError as err:
-        print(f"one4d-train: error: {err}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, args.preset, overrides)
     from .trainer import run_training  # heavy imports only once the config is known to be good
 
     summary = run_training(config, resume=args.resume, run_eval=not args.no_eval)

@@ -11,8 +11,9 @@ computed on the same scenes.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from one4d_geometry.cli_errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,20 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_cli("one4d-heldout", lambda: _heldout(args))
+
+
+def _heldout(args) -> int:
     from .config import ConfigError, load_config
 
     run = Path(args.run)
-    try:
-        config = load_config(run / "config.toml")
-    except ConfigError as error:
-        print(f"one4d-heldout: error: {error}", file=sys.stderr)
-        return 2
+    config = load_config(run / "config.toml")
     if config.data.source != "synthetic":
-        print(
-            "one4d-heldout: error: the run trained on data.source != 'synthetic'; no held-out scenes",
-            file=sys.stderr,
-        )
-        return 2
+        raise ConfigError(f"{run}: the run trained on data.source != 'synthetic'; no held-out scenes")
 
     import dataclasses
 

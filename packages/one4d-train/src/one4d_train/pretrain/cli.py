@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import typing
+
+from one4d_geometry.cli_errors import run_cli
 
 from ..cli import add_set_argument
 from ..config import ConfigError, _coerce, _parse_override
@@ -44,18 +45,18 @@ def stage_config(cls: type, overrides: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_cli("one4d-pretrain", lambda: _pretrain(args))
+
+
+def _pretrain(args) -> int:
     from .base import BaseStageConfig, train_base_stage
     from .vae import VAEStageConfig, train_vae_stage
 
-    try:
-        if args.stage == "vae":
-            config = stage_config(VAEStageConfig, args.overrides)
-        else:
-            overrides = args.overrides + ([f'vae="{args.vae}"'] if args.vae else [])
-            config = stage_config(BaseStageConfig, overrides)
-    except ConfigError as error:
-        print(f"one4d-pretrain: error: {error}", file=sys.stderr)
-        return 2
+    if args.stage == "vae":
+        config = stage_config(VAEStageConfig, args.overrides)
+    else:
+        overrides = args.overrides + ([f'vae="{args.vae}"'] if args.vae else [])
+        config = stage_config(BaseStageConfig, overrides)
     result = (train_vae_stage if args.stage == "vae" else train_base_stage)(args.output_dir, config)
     print(f"one4d-pretrain {args.stage}: wrote {result}")
     return 0
