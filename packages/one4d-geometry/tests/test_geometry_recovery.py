@@ -12,7 +12,7 @@ from one4d_geometry import (
     unproject_depth,
 )
 from one4d_geometry.recovery import depth_along_rays
-from one4d_geometry.synthetic import add_noise, synthetic_scene
+from one4d_geometry.synthetic import add_noise, stuck_region, synthetic_scene
 
 
 def assert_exact(result, K, R, o, depth, valid=None):
@@ -126,10 +126,14 @@ def load_icl_nuim(folder: Path):
 def test_exact_pointmaps_from_real_icl_nuim_frames(shared_data):
     depth, K, R, o = load_icl_nuim(shared_data / "icl-nuim-rgbd")
     pointmaps = unproject_depth(depth, K, R, o).astype(np.float32)
-    result = recover_cameras(pointmaps)
-    assert_exact(result, K, R, o, depth)
-    result = recover_cameras(pointmaps, shared_focal=False)
-    assert_exact(result, K, R, o, depth)
+    for shared_focal in (True, False):
+        result = recover_cameras(pointmaps, shared_focal=shared_focal)
+        assert_exact(result, K, R, o, depth)
+        # A real camera's view: no quality threshold is anywhere near (quality.py's constants).
+        quality = result.quality
+        assert quality.problems() == [] and quality.is_camera_view
+        assert quality.relative_residual.max() < 1e-5 and quality.focal_relative_error.max() < 1e-5
+        assert quality.behind_fraction.max() == 0 and quality.outlier_fraction.max() < 0.05
 
 
 def test_single_frame_in_its_own_camera():
@@ -187,3 +191,98 @@ def test_degenerate_pointmaps_raise_recovery_error_and_bad_input_geometry_error(
     assert not isinstance(bad_shape.value, RecoveryError)
     # One root for every package; ValueError kept for callers that already catch it.
     assert issubclass(RecoveryError, One4DError) and issubclass(GeometryError, ValueError)
+
+
+# --- Robustness (issue 13): gross errors, a wrong region, confidences -----------------------------------
+
+
+def _errors(result, scene) -> tuple[float, float]:
+    """Largest rotation error (degrees) and focal error (%) over the frames."""
+    rotation = float(rotation_angle_deg(result.R, scene.R).max())
+    return rotation, float(100 * np.abs(result.focal / scene.K[:, 0, 0] - 1).max())
+
+
+@pytest.fixture(scope="module")
+def robustness_scene():
+    return synthetic_scene(12, 48, 64, focal=55.0, seed=3)
+
+
+@pytest.mark.parametrize("outliers", ["replace", "shift"])
+@pytest.mark.parametrize("share", [0.1, 0.2, 0.3, 0.4])
+def test_gross_errors_up_to_40_percent_do_not_move_the_cameras(robustness_scene, share, outliers):
+    scene = robustness_scene
+    points = add_noise(scene, 0.0, share, seed=4, point_noise=0.01, outliers=outliers)
+    result = recover_cameras(points)
+    rotation, focal = _errors(result, scene)
+    assert rotation < 1.0 and focal < 5.0
+    # The fit set the gross errors aside (and about as many noisy points beyond 2x the median distance).
+    assert share - 0.02 < result.quality.outlier_fraction.mean() < share + 0.1
+    assert result.quality.is_camera_view
+    problems = result.quality.problems()
+    if share >= 0.3:  # said, but not fatal
+        assert len(problems) == 1 and not problems[0].fatal
+        assert (
+            "of the fitted points are far off their rays (outliers, left out of the fit)"
+            in problems[0].message
+        )
+    else:
+        assert problems == []
+
+
+def test_the_plain_fit_breaks_down_where_the_robust_one_does_not(robustness_scene):
+    scene = robustness_scene
+    points = add_noise(scene, 0.0, 0.3, seed=4, point_noise=0.01, outliers="replace")
+    assert _errors(recover_cameras(points, robust=False), scene)[0] > 90  # turned around
+    assert _errors(recover_cameras(points), scene)[0] < 1.0
+
+
+def test_a_wrong_region_that_agrees_with_another_camera_is_set_aside(robustness_scene):
+    scene = robustness_scene
+    points = stuck_region(scene, add_noise(scene, 0.0, 0.0, seed=4, point_noise=0.01))
+    rotation, focal = _errors(recover_cameras(points), scene)
+    assert rotation < 1.0 and focal < 5.0
+    assert _errors(recover_cameras(points, robust=False), scene)[0] > 10
+
+
+def test_exact_input_stays_exact_with_either_start(robustness_scene):
+    scene = robustness_scene
+    for robust in (True, False):
+        assert_exact(recover_cameras(scene.pointmaps, robust=robust), scene.K, scene.R, scene.o, scene.depth)
+
+
+def test_confidences_weight_the_robust_start_too(robustness_scene):
+    scene = robustness_scene
+    rng = np.random.default_rng(5)
+    points = add_noise(scene, 0.0, 0.0, seed=4, point_noise=0.005)
+    bad = rng.random(scene.depth.shape) < 0.7  # beyond any unweighted robust fit (half the points)
+    flat = scene.pointmaps.reshape(-1, 3)
+    points[bad] = rng.uniform(flat.min(axis=0), flat.max(axis=0), (int(bad.sum()), 3))
+    confidence = np.where(bad, 0.01, 1.0)  # by weight, 2 % of the points are wrong
+    weighted = recover_cameras(points, confidence=confidence)
+    rotation, focal = _errors(weighted, scene)
+    assert rotation < 1.0 and focal < 5.0
+    assert _errors(recover_cameras(points), scene)[0] > 10
+    # Only ratios matter: DUSt3R-style confidences (>= 1) or any scale give the same cameras.
+    rescaled = recover_cameras(points, confidence=1000.0 * confidence)
+    np.testing.assert_allclose(rescaled.K, weighted.K, rtol=1e-6)
+    np.testing.assert_allclose(rescaled.o, weighted.o, atol=1e-5)
+
+
+def test_add_noise_keeps_its_old_draws_and_the_stuck_region_its_rows(robustness_scene):
+    scene = robustness_scene
+    # The default call is unchanged (tests and benchmarks written against it keep their numbers).
+    rng = np.random.default_rng(0)
+    depth = scene.depth * (1.0 + 0.01 * rng.standard_normal(scene.depth.shape))
+    expected = unproject_depth(depth, scene.K, scene.R, scene.o)
+    moved = rng.random(scene.depth.shape) < 0.05
+    points = add_noise(scene, seed=0)
+    np.testing.assert_allclose(points[~moved], expected[~moved], rtol=1e-5, atol=1e-5)
+    replaced = add_noise(scene, 0.0, 0.5, seed=0, outliers="replace")
+    flat = scene.pointmaps.reshape(-1, 3)
+    assert np.all((replaced >= flat.min(axis=0) - 1e-4) & (replaced <= flat.max(axis=0) + 1e-4))
+    stuck = stuck_region(scene)
+    np.testing.assert_array_equal(stuck[:, 16:], scene.pointmaps[:, 16:])
+    np.testing.assert_array_equal(stuck[0], scene.pointmaps[0])
+    np.testing.assert_allclose(stuck[5, :16], 3.0 * scene.pointmaps[0, :16], rtol=1e-6)
+    with pytest.raises(ValueError, match="outliers must be"):
+        add_noise(scene, outliers="uniform")

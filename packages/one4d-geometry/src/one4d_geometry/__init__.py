@@ -15,6 +15,7 @@ from .cameras import (
 )
 from .errors import GeometryError, One4DError, RecoveryError
 from .focal import estimate_focal
+from .quality import RecoveryQuality
 from .recovery import CameraRecovery, recover_cameras
 from .rotations import (
     axis_angle_to_matrix,
@@ -33,6 +34,7 @@ __all__ = [
     "GeometryError",
     "One4DError",
     "RecoveryError",
+    "RecoveryQuality",
     "Similarity",
     "associate_timestamps",
     "ate_rmse",

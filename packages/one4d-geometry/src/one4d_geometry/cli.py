@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_errors import run_cli
-from .errors import GeometryError
+from .errors import GeometryError, RecoveryError
 from .files import begin_outputs, finish_outputs, load_arrays
 from .recovery import recover_cameras
 from .recovery_files import write_recovery
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--smoothness", type=float, default=0.01, help="trajectory smoothness weight")
     parser.add_argument("--iterations", type=int, default=30, help="maximum Gauss-Newton iterations")
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="write the cameras even when the geometry is not a camera's view (points behind the cameras, "
+        "points far from any camera's rays, an undetermined focal); the reasons become warnings",
+    )
     stamps = parser.add_mutually_exclusive_group()
     stamps.add_argument("--fps", type=float, default=None, help="timestamps i / fps (default: frame index)")
     stamps.add_argument(
@@ -130,6 +136,10 @@ def _recover(args: argparse.Namespace) -> int:
     except GeometryError as error:
         raise type(error)(f"{args.pointmaps}: {error}") from None
     stamps = _timestamps(args, len(result.K))
+    problems = result.quality.problems()
+    fatal = [problem.message for problem in problems if problem.fatal]
+    if fatal and not args.keep_going:
+        raise RecoveryError(f"{args.pointmaps}: {'; '.join(fatal)} (--keep-going writes the cameras anyway)")
 
     begin_outputs(args.out, "one4d-recover")
     written = write_recovery(
@@ -140,6 +150,10 @@ def _recover(args: argparse.Namespace) -> int:
         header=f"one4d-recover {args.pointmaps.name}",
     )
     finish_outputs(args.out, "one4d-recover", written)
+    for line in result.quality.summary():
+        print(line, file=sys.stderr)
+    for problem in problems:
+        print(f"one4d-recover: warning: {problem.message}", file=sys.stderr)
     print(
         f"{len(result.K)} frames, focal {np.median(result.K[:, 0, 0]):.2f} px, mean point error "
         f"{result.residuals.mean():.4g}; wrote {args.out}",

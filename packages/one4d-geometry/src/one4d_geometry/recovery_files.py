@@ -47,6 +47,8 @@ def write_recovery(
         "K": recovery.K.tolist(),
         "residuals": recovery.residuals.tolist(),
     }
+    if recovery.quality is not None:
+        intrinsics["quality"] = recovery.quality.as_dict()
     atomic_write_text(folder / INTRINSICS_FILE, json.dumps(intrinsics, indent=2))
     atomic_savez(folder / DEPTH_FILE, depth=recovery.depth)
     return [folder / TRAJECTORY_FILE, folder / INTRINSICS_FILE, folder / DEPTH_FILE]

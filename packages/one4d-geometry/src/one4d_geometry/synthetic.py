@@ -9,7 +9,7 @@ import numpy as np
 from .cameras import default_principal_point, pixel_grid, unproject_depth
 from .rotations import axis_angle_to_matrix
 
-__all__ = ["SyntheticScene", "add_noise", "synthetic_scene"]
+__all__ = ["SyntheticScene", "add_noise", "stuck_region", "synthetic_scene"]
 
 
 @dataclass
@@ -56,15 +56,50 @@ def synthetic_scene(
 
 
 def add_noise(
-    scene: SyntheticScene, depth_noise: float = 0.01, outlier_fraction: float = 0.05, seed: int = 0
+    scene: SyntheticScene,
+    depth_noise: float = 0.01,
+    outlier_fraction: float = 0.05,
+    seed: int = 0,
+    *,
+    point_noise: float = 0.0,
+    outliers: str = "shift",
 ) -> np.ndarray:
-    """Pointmaps with multiplicative depth noise and gross outliers (points moved by 10-100 % of depth)."""
+    """Pointmaps with multiplicative depth noise, isotropic noise and gross outliers.
+
+    Depth noise (relative) moves points along their rays, which leaves the cameras exactly recoverable;
+    ``point_noise`` adds Gaussian noise in every direction with that standard deviation relative to each
+    point's depth. A random ``outlier_fraction`` of the pixels gets a gross error: ``"shift"`` moves the point
+    by 10-100 % of its depth in a random direction, ``"replace"`` replaces it by a point drawn uniformly in
+    the box holding the scene's points (a wrong point anywhere in the scene).
+    """
+    if outliers not in ("shift", "replace"):
+        raise ValueError(f"outliers must be 'shift' or 'replace', got {outliers!r}")
     rng = np.random.default_rng(seed)
     noisy_depth = scene.depth * (1.0 + depth_noise * rng.standard_normal(scene.depth.shape))
     points = unproject_depth(noisy_depth, scene.K, scene.R, scene.o).astype(np.float64)
-    outliers = rng.random(scene.depth.shape) < outlier_fraction
-    direction = rng.standard_normal(points.shape)
-    direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
-    magnitude = rng.uniform(0.1, 1.0, scene.depth.shape) * scene.depth
-    points[outliers] += (direction * magnitude[..., None])[outliers]
+    bad = rng.random(scene.depth.shape) < outlier_fraction
+    if outliers == "shift":
+        direction = rng.standard_normal(points.shape)
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        magnitude = rng.uniform(0.1, 1.0, scene.depth.shape) * scene.depth
+        points[bad] += (direction * magnitude[..., None])[bad]
+    if point_noise > 0:
+        points += point_noise * scene.depth[..., None] * rng.standard_normal(points.shape)
+    if outliers == "replace":
+        flat = scene.pointmaps.reshape(-1, 3)
+        points[bad] = rng.uniform(flat.min(axis=0), flat.max(axis=0), (int(bad.sum()), 3))
     return points.astype(np.float32)
+
+
+def stuck_region(
+    scene: SyntheticScene, points: np.ndarray | None = None, fraction: float = 1 / 3, farther: float = 3.0
+) -> np.ndarray:
+    """``points`` (default: the scene's pointmaps) with the top ``fraction`` of every frame's rows wrong in
+    one piece: they show what the first frame showed there, ``farther`` times farther away, as a sky or a
+    backdrop stuck to the screen would. The region agrees with another camera (the first one), which makes
+    it harder to set aside than scattered outliers, and the first frame is right."""
+    out = np.array(scene.pointmaps if points is None else points, dtype=np.float32, copy=True)
+    rows = int(round(fraction * out.shape[1]))
+    first_centre = scene.o[0].astype(np.float32)
+    out[1:, :rows] = first_centre + np.float32(farther) * (out[:1, :rows] - first_centre)
+    return out
