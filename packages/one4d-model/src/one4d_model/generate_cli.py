@@ -234,6 +234,9 @@ def _generate(args: argparse.Namespace) -> int:
             f"one4d-generate: cameras: focal {np.median(cameras.focal):.2f} px, mean point error "
             f"{cameras.residuals.mean():.4g}"
         )
+        # Generated geometry is written whatever it is; whether it is a camera's view is said, not hidden.
+        for problem in cameras.quality.problems():
+            print(f"one4d-generate: warning: {problem.message}", file=sys.stderr)
     if not has_video_support():
         print("one4d-generate: no videos (PyAV missing: pip install 'one4d-model[video]')")
     names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in written)
