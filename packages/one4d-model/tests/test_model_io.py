@@ -45,7 +45,8 @@ def test_load_trainable_reports_missing_unexpected_and_mismatched(make_model, tm
     assert any(k.startswith("links.3.") for k in report["missing"])
     assert any(k.startswith("links.1.") for k in report["unexpected"])
     save_trainable(make_model(lora_rank=8), tmp_path / "rank8.safetensors")
-    with pytest.raises(ValueError, match=r"tensor .*lora_A.* has shape \(8, .*the model its spec describes has \(4, .*and \d+ more"):
+    mismatch = r"tensor .*lora_A.* has shape \(8, .*the model its spec describes has \(4, .*and \d+ more"
+    with pytest.raises(ValueError, match=mismatch):
         load_trainable(make_model(lora_rank=4), tmp_path / "rank8.safetensors")
 
 
