@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from one4d_geometry import axis_angle_to_matrix, recover_cameras
 from one4d_geometry.align import ate_rmse
 from one4d_geometry.metrics import median_scaled_depth_errors, relative_rotation_errors_deg
 from one4d_geometry.synthetic import synthetic_scene
-from one4d_model import One4DPipeline, build_one4d_transformer
 from one4d_model.long_video import WindowOutput, default_overlap, plan_windows, stitch, window_mask
-from one4d_model.testing import perturb_
-from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from one4d_model.vae import build_vae
+from one4d_model.testing import record_forward, tiny_pipeline
 
 
 def test_windows_cover_the_video_with_the_overlap_asked():
@@ -113,29 +109,14 @@ def test_a_window_with_wrong_regions_still_aligns():
 
 @pytest.fixture(scope="module")
 def pipeline():
-    torch.manual_seed(0)
-    model = build_one4d_transformer("tiny", lora_rank=4, num_links=2)
-    for i, params in enumerate(model.trainable_groups().values()):
-        perturb_(params, seed=i)
-    cfg = model.config
-    pipe = One4DPipeline(
-        model, build_vae("tiny"), TinyTextEncoder(cfg.text_dim), TinyImageEncoder(cfg.image_dim)
-    )
+    pipe = tiny_pipeline()
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def test_the_pipeline_extends_a_single_image_window_by_window(pipeline):
-    masks = []
-    original = pipeline.transformer.forward
-
-    def spy(rgb, xyz, cond, mask, *rest):
-        masks.append(mask[0, :, :, 0, 0].T.flatten().tolist())  # per latent frame, its 4 frame flags
-        return original(rgb, xyz, cond, mask, *rest)
-
-    pipeline.transformer.forward = spy
     image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
-    try:
+    with record_forward(pipeline.transformer) as calls:
         out = pipeline(
             image,
             task="single_image",
@@ -144,8 +125,7 @@ def test_the_pipeline_extends_a_single_image_window_by_window(pipeline):
             guidance_scale=1,
             window_frames=5,
         )
-    finally:
-        del pipeline.transformer.forward
+    masks = [args[3][0, :, :, 0, 0].T.flatten().tolist() for args in calls]  # per latent frame, its 4 flags
     assert out.frames.shape == (13, 32, 48, 3) and out.pointmaps.shape == (13, 32, 48, 3)
     assert out.frame_mask.tolist() == [1] + [0] * 12
     # Three windows (0-4, 4-8, 8-12); the second and third observe their first frame, generated before.

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from one4d_model import One4DPipeline, build_one4d_transformer
+from one4d_model import One4DPipeline
 from one4d_model.memory import Residency
-from one4d_model.testing import perturb_
-from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from one4d_model.vae import build_vae
+from one4d_model.testing import tiny_pipeline
 
 
 def _pipeline(memory: str) -> One4DPipeline:
-    torch.manual_seed(0)
-    model = build_one4d_transformer("tiny", lora_rank=4, num_links=2)
-    for i, params in enumerate(model.trainable_groups().values()):
-        perturb_(params, seed=i)
-    cfg = model.config
-    pipe = One4DPipeline(
-        model,
-        build_vae("tiny"),
-        TinyTextEncoder(cfg.text_dim),
-        TinyImageEncoder(cfg.image_dim),
-        memory=memory,
-    )
+    pipe = tiny_pipeline(memory=memory)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

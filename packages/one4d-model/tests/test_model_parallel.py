@@ -8,9 +8,6 @@ computed here, in a process that never initialises torch.distributed.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from one4d_model import build_one4d_transformer
 from one4d_model.configs import wan_config
 from one4d_model.errors import ModelError
 from one4d_model.parallel import CFGParallel, enable_context_parallel, init_inference_parallel
+from one4d_model.testing import run_processes
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 TWO_RANK_CASES = ("cfg", "ulysses", "ulysses_channel", "ulysses_config", "ring_native")
@@ -34,19 +32,7 @@ def _worker():
 
 
 def _torchrun(out: Path, nproc: int, cases) -> list[dict]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        str(WORKER),
-        str(out),
-        *cases,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_processes([str(WORKER), str(out), *cases], nproc=nproc)
     return [torch.load(out / f"rank{rank}.pt", weights_only=True) for rank in range(nproc)]
 
 

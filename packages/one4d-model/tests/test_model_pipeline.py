@@ -6,22 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from one4d_model import One4DPipeline, build_one4d_transformer, find_checkpoint
-from one4d_model.testing import perturb_
-from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from one4d_model.vae import build_vae
+from one4d_model import find_checkpoint
+from one4d_model.testing import record_forward, tiny_pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    torch.manual_seed(0)
-    model = build_one4d_transformer("tiny", lora_rank=4, num_links=2)
-    for i, params in enumerate(model.trainable_groups().values()):
-        perturb_(params, seed=i)
-    cfg = model.config
-    return One4DPipeline(
-        model, build_vae("tiny"), TinyTextEncoder(cfg.text_dim), TinyImageEncoder(cfg.image_dim)
-    )
+    return tiny_pipeline()
 
 
 def _video(frames=5, seed=0):
@@ -90,22 +81,11 @@ def test_find_checkpoint_explains_a_folder_without_one(tmp_path):
 def test_the_transformer_sees_ones_at_the_observed_frames_and_their_latents(pipeline):
     from one4d_data.umc import conditioning_video
 
-    seen = []
-    transformer = pipeline.transformer
-    original = transformer.forward
-
-    def spy(rgb, xyz, cond, mask, *rest):
-        seen.append((cond, mask))
-        return original(rgb, xyz, cond, mask, *rest)
-
-    transformer.forward = spy
-    try:
-        video = _video(frames=9)
-        frame_mask = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1], dtype=np.float32)
+    video = _video(frames=9)
+    frame_mask = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1], dtype=np.float32)
+    with record_forward(pipeline.transformer) as calls:
         pipeline(video, frame_mask=frame_mask, num_inference_steps=1, guidance_scale=1.0)
-    finally:
-        del transformer.forward
-    cond, mask = seen[0]
+    cond, mask = calls[0][2:4]
     # Latent frame 0 = frame 0 (x4); latent frame 1 = frames 1-4 (only frame 4 observed); 2 = frames 5-8.
     expected = torch.tensor([[1, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1]], dtype=mask.dtype)
     for k in range(3):
@@ -118,26 +98,17 @@ def test_the_transformer_sees_ones_at_the_observed_frames_and_their_latents(pipe
 def test_sampling_defaults_come_from_the_pipeline_and_calls_override_them(pipeline):
     from one4d_model.sampling import SamplerConfig
 
-    calls = []
-    transformer = pipeline.transformer
-    original = transformer.forward
-
-    def count(*args):
-        calls.append(args[0].shape[0])
-        return original(*args)
-
-    transformer.forward = count
     saved = pipeline.sampling
     try:
         pipeline.sampling = SamplerConfig(num_steps=3, guidance_scale=1.0, shift=2.0)
-        pipeline(_video(), task="full_video")
-        assert calls == [1, 1, 1]  # 3 steps, no guidance rows
-        calls.clear()
-        pipeline(_video(), task="full_video", num_inference_steps=2, guidance_scale=3.0)
-        assert calls == [2, 2]  # the call's settings win; guidance doubles the rows
+        with record_forward(pipeline.transformer) as calls:
+            pipeline(_video(), task="full_video")
+        assert [args[0].shape[0] for args in calls] == [1, 1, 1]  # 3 steps, no guidance rows
+        with record_forward(pipeline.transformer) as calls:
+            pipeline(_video(), task="full_video", num_inference_steps=2, guidance_scale=3.0)
+        assert [args[0].shape[0] for args in calls] == [2, 2]  # the call's settings win; guidance: 2 rows
     finally:
         pipeline.sampling = saved
-        del transformer.forward
 
 
 def test_negative_prompt_steers_guided_samples_only(pipeline):
@@ -152,16 +123,7 @@ def test_negative_prompt_steers_guided_samples_only(pipeline):
 
 
 def test_text_to_4d_observes_no_frame(pipeline):
-    seen = []
-    transformer = pipeline.transformer
-    original = transformer.forward
-
-    def spy(rgb, xyz, cond, mask, *rest):
-        seen.append((cond, mask))
-        return original(rgb, xyz, cond, mask, *rest)
-
-    transformer.forward = spy
-    try:
+    with record_forward(pipeline.transformer) as calls:
         out = pipeline(
             task="text",
             num_frames=5,
@@ -171,10 +133,8 @@ def test_text_to_4d_observes_no_frame(pipeline):
             num_inference_steps=1,
             guidance_scale=1,
         )
-    finally:
-        del transformer.forward
     assert out.frames.shape == (5, 32, 48, 3) and out.frame_mask.tolist() == [0] * 5
-    cond, mask = seen[0]
+    cond, mask = calls[0][2:4]
     assert (mask == 0).all()
     torch.testing.assert_close(cond, pipeline.vae.encode(torch.zeros(1, 3, 5, 32, 48)))  # nothing observed
     # An all-zero frame mask is the same task; a given video is ignored.

@@ -1,13 +1,11 @@
 """Two processes under torchrun (gloo, CPU), with DDP or FSDP2, train like one process with the same global
 batch."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from one4d_model.testing import run_processes
 from one4d_train.checkpoint import latest_checkpoint
 from one4d_train.config import load_config
 from one4d_train.trainer import build_model
@@ -34,22 +32,7 @@ def _train(out, nproc, batch, strategy="auto", precision="fp32", stderr=None):
         "--set",
         f"precision={precision}",
     ]
-    if nproc == 1:
-        cmd = [sys.executable, "-m", "one4d_train.cli", *args]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc-per-node={nproc}",
-            "-m",
-            "one4d_train.cli",
-            *args,
-        ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_processes(["-m", "one4d_train.cli", *args], nproc=nproc)
     if stderr is not None:
         stderr.append(result.stderr)
     return load_file(str(latest_checkpoint(out) / "trainable.safetensors"))

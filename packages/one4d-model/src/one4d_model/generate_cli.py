@@ -24,7 +24,7 @@ from .memory import MEMORY_MODES
 from .sampling import SCHEDULERS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+DTYPES = ("float32", "bfloat16", "float16")  # names of torch dtypes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sequential: the transformer layer by layer too (least memory)",
     )
     parser.add_argument(
-        "--dtype", choices=sorted(DTYPES), default="float32", help="weights' dtype (bfloat16 on GPUs)"
+        "--dtype", choices=DTYPES, default="float32", help="weights' dtype (bfloat16 on GPUs)"
     )
     parser.add_argument("--base-path", help="override the Wan base weights path recorded in the run")
     parser.add_argument("--vae", help="override the VAE path recorded in the run")
@@ -186,7 +186,7 @@ def _generate(args: argparse.Namespace) -> int:
         checkpoint,
         device=str(parallel.device) if parallel.world_size > 1 else args.device,
         parallel=parallel if parallel.world_size > 1 else None,
-        dtype=getattr(torch, DTYPES[args.dtype]),
+        dtype=getattr(torch, args.dtype),
         memory=args.memory,
         base_path=args.base_path,
         vae=args.vae,

@@ -20,6 +20,7 @@ encoders' `__call__` are not.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,7 +55,9 @@ class Residency:
         self.device = torch.device(device)
         self.offload_device = torch.device(offload_device)
         self.group_offloaded: set[int] = set()
-        self.moves: list[tuple[str, str]] = []  # (component name, "on" | "off"), for tests and debugging
+        # The latest moves, (component name, "on" | "off"), for tests and debugging; bounded, as a pipeline
+        # may live for many calls.
+        self.moves: deque[tuple[str, str]] = deque(maxlen=64)
 
     def prepare(self, components: dict[str, object]) -> None:
         """Put every component where the mode keeps it between uses."""

@@ -251,16 +251,16 @@ class One4DPipeline:
             )
         device = self.device
         using = self.residency.using
-        with using("text_encoder", self.text_encoder):
-            text = self.text_encoder([prompt]).to(device, torch.float32)
-            negative = None
-            if (self.sampling.guidance_scale if guidance_scale is None else guidance_scale) != 1.0:
-                negative = self.text_encoder([negative_prompt]).to(device, torch.float32)
         config = SamplerConfig(
             num_steps=self.sampling.num_steps if num_inference_steps is None else num_inference_steps,
             guidance_scale=self.sampling.guidance_scale if guidance_scale is None else guidance_scale,
             shift=self.sampling.shift if shift is None else shift,
         )
+        with using("text_encoder", self.text_encoder):
+            text = self.text_encoder([prompt]).to(device, torch.float32)
+            negative = None
+            if config.guidance_scale != 1.0:
+                negative = self.text_encoder([negative_prompt]).to(device, torch.float32)
         if generator is None:
             generator = torch.Generator(device=device).manual_seed(seed)
         on_step_end = None

@@ -9,11 +9,11 @@ invalid, `valid`, `reliable`, `frames` (F, H, W, 3) uint8, `frame_mask`) and, un
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from one4d_geometry.files import load_arrays
 from one4d_geometry.recovery_files import DEPTH_FILE, INTRINSICS_FILE, TRAJECTORY_FILE
 
 from .errors import ModelError
@@ -85,7 +85,7 @@ def load_scene(folder: str | Path) -> Scene4D:
     archive = folder / POINTMAPS_FILE
     if not archive.is_file():
         raise ModelError(f"{folder}: no {POINTMAPS_FILE} (is this a one4d-generate output folder?)")
-    arrays = _read_npz(archive, ("pointmaps", "valid", "frames"))
+    arrays = load_arrays(archive, ("pointmaps", "valid", "frames"))
     pointmaps = arrays["pointmaps"].astype(np.float32)
     valid = arrays["valid"].astype(bool) & np.isfinite(pointmaps).all(axis=-1)
     c2w = K = depth = None
@@ -99,19 +99,8 @@ def load_scene(folder: str | Path) -> Scene4D:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise ModelError(f"{intrinsics}: expected a JSON object with 'K' (F, 3, 3): {error}") from None
         if (folder / DEPTH_FILE).is_file():
-            depth = _read_npz(folder / DEPTH_FILE, ("depth",))["depth"].astype(np.float32)
+            depth = load_arrays(folder / DEPTH_FILE, ("depth",))["depth"].astype(np.float32)
     try:
         return Scene4D(arrays["frames"], pointmaps, valid, c2w=c2w, K=K, depth=depth)
     except ModelError as error:
         raise ModelError(f"{folder}: {error}") from None
-
-
-def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in keys if key not in data.files]
-            if missing:
-                raise ModelError(f"{path}: missing arrays {missing} (has {sorted(data.files)})")
-            return {key: data[key] for key in keys}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise ModelError(f"{path}: not a readable .npz archive ({error})") from None

@@ -1,8 +1,13 @@
-"""Helpers for tests and benchmarks on the tiny config (random inputs, perturbing zero-init parameters)."""
+"""Helpers for tests and benchmarks on the tiny config (random inputs, perturbing zero-init parameters, a
+tiny pipeline, recording the transformer's inputs, several processes under torchrun)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -162,3 +167,51 @@ def write_tiny_image_encoder(path: str | Path, dim: int = 32, seed: int = 0) -> 
     processor = _image_processor_class()(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
     processor.save_pretrained(str(path / "image_processor"))
     return path
+
+
+def tiny_pipeline(**options):
+    """A `One4DPipeline` on the tiny config with non-zero LoRA and links (so both branches and their
+    coupling matter) and the tiny stand-in encoders; `options` go to the pipeline (e.g. `memory`)."""
+    from .build import build_one4d_transformer
+    from .pipeline import One4DPipeline
+    from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
+    from .vae import build_vae
+
+    torch.manual_seed(0)
+    model = build_one4d_transformer("tiny", lora_rank=4, num_links=2)
+    for i, params in enumerate(model.trainable_groups().values()):
+        perturb_(params, seed=i)
+    cfg = model.config
+    text, image = TinyTextEncoder(cfg.text_dim), TinyImageEncoder(cfg.image_dim)
+    return One4DPipeline(model, build_vae("tiny"), text, image, **options)
+
+
+@contextmanager
+def record_forward(model: torch.nn.Module) -> Iterator[list[tuple]]:
+    """Record the positional inputs of every `model(...)` call inside the block (the calls still run)."""
+    calls: list[tuple] = []
+    original = model.forward
+
+    def recording(*args):
+        calls.append(args)
+        return original(*args)
+
+    model.forward = recording
+    try:
+        yield calls
+    finally:
+        del model.forward
+
+
+def run_processes(args: list[str], nproc: int = 1, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python *args` (a script or `-m module` and its arguments) in `nproc` CPU processes under torchrun
+    (plain python for one), one thread each; fails with the tail of stderr unless it exits 0."""
+    launcher = (
+        ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else []
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [sys.executable, *launcher, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
