@@ -21,7 +21,9 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from one4d_geometry.files import atomic_write_text
+from one4d_model.errors import ModelError
 from one4d_model.run_format import TRAINABLE_FILE, find_checkpoint
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -114,6 +116,31 @@ def _prune(root: Path, keep_last: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _check_only_frozen_missing(path: Path, model: torch.nn.Module, incompatible) -> None:
+    """A resumed run must get back every parameter that trains; only frozen ones may be absent."""
+    frozen = {_plain_name(n) for n, p in model.named_parameters() if not p.requires_grad}
+    frozen |= {_plain_name(n) for n, _ in model.named_buffers()}
+    missing = [k for k in incompatible.missing_keys if _plain_name(k) not in frozen]
+    unexpected = list(incompatible.unexpected_keys)
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} trainable tensor(s) missing (first: {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unknown tensor(s) (first: {unexpected[0]})")
+        raise ModelError(
+            f"{path}: the checkpoint does not match this run's model: {'; '.join(problems)}; "
+            "resume with the configuration that wrote it (its config.toml)"
+        )
+
+
+def _plain_name(name: str) -> str:
+    """A parameter's name without the prefixes DDP / FSDP / torch.compile wrappers add."""
+    for prefix in ("module.", "_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
+        name = name.replace(prefix, "")
+    return name
+
+
 def load_checkpoint(
     path: Path,
     model: torch.nn.Module,
@@ -130,15 +157,26 @@ def load_checkpoint(
         "step": torch.tensor(0),
         f"rng_cpu_rank{env.rank}": torch.get_rng_state(),
     }
-    with _single_process_is_intended():
-        dcp.load(state, checkpoint_id=str(path / "state"), no_dist=not dist.is_initialized())
-    set_state_dict(
+    try:
+        with _single_process_is_intended():
+            dcp.load(state, checkpoint_id=str(path / "state"), no_dist=not dist.is_initialized())
+    except CheckpointException as err:
+        missing = re.search(r"Missing key in checkpoint state_dict: ([^\s]+?)\.?\n", str(err))
+        what = f"it has no {missing.group(1)}" if missing else str(err).splitlines()[0]
+        raise ModelError(
+            f"{path}: the checkpoint does not match this run's model or optimizer ({what}); "
+            "resume with the configuration that wrote it (its config.toml)"
+        ) from err
+    # The checkpoint holds what trains, never the frozen base (it comes from its own files): load it
+    # non-strictly, then insist that exactly the frozen parameters were left out.
+    incompatible = set_state_dict(
         model,
         optimizer,
         model_state_dict=state["model"],
         optim_state_dict=state["optim"],
-        options=_trainable_only(model),
+        options=StateDictOptions(ignore_frozen_params=True, strict=False),
     )
+    _check_only_frozen_missing(path, model, incompatible)
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state[f"rng_cpu_rank{env.rank}"])
     if dist.is_initialized():
