@@ -154,3 +154,54 @@ def test_generate_under_torchrun_with_cfg_parallelism_matches_one_process(traine
     ):
         np.testing.assert_allclose(two["pointmaps"], one["pointmaps"], atol=1e-5, equal_nan=True)
         assert np.abs(two["frames"].astype(int) - one["frames"]).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--frames", "0"), ("--frames", "-3"), ("--steps", "0"), ("--height", "0")]
+)
+def test_zero_and_negative_counts_are_refused(trained_run, tmp_path, capsys, option, value):
+    run, _ = trained_run
+    out = tmp_path / "x"
+    args = [str(run), "--input", str(run / "video.npy"), "--out", str(out), option, value]
+    with pytest.raises(SystemExit) as exit_info:
+        generate(args)
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must be at least 1, got {value}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("recover", [True, False])
+def test_a_checkpoint_with_nan_weights_is_named_in_one_line(trained_run, tmp_path, capsys, recover):
+    from one4d_model.run_format import find_checkpoint
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    run, _ = trained_run
+    with safe_open(str(find_checkpoint(run)), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    broken_name = sorted(tensors)[3]
+    tensors[broken_name].fill_(float("nan"))
+    broken = tmp_path / "broken.safetensors"
+    (tmp_path / "vae.safetensors").write_bytes((run / "vae.safetensors").read_bytes())  # the run's fitted VAE
+    save_file(tensors, str(broken), metadata=metadata)
+    args = [str(broken), "--input", str(run / "video.npy"), "--out", str(tmp_path / "x"), "--quiet"]
+    assert generate(args + ([] if recover else ["--no-recover"])) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(broken) in err and broken_name in err and "non-finite weights" in err
+
+
+def test_a_16_bit_png_reads_as_its_8_bit_copy(tmp_path):
+    from one4d_model.generate_cli import read_input
+
+    grey = np.random.default_rng(0).integers(0, 256, (48, 64), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "photo8.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "photo16.png")  # 0..255 -> 0..65535
+    with Image.open(tmp_path / "photo16.png") as image:
+        assert image.mode == "I;16"  # what Pillow makes of a 16-bit greyscale PNG
+    eight, single = read_input(tmp_path / "photo8.png", 32, 32)
+    sixteen, _ = read_input(tmp_path / "photo16.png", 32, 32)
+    assert single and eight.shape == (1, 32, 32, 3)
+    np.testing.assert_array_equal(sixteen, eight)
+    assert 100 < sixteen.mean() < 155  # not saturated to white

@@ -6,6 +6,10 @@ sampling, resize / crop), ``normalize`` (pointmaps to [-1, 1]), ``umc`` (Unified
 ``corpus`` (finding sequences under dataset roots and mixing them into one training dataset).
 """
 
+from one4d_geometry.threads import apply_thread_policy
+
+apply_thread_policy()  # before anything loads torch (see one4d_geometry.threads)
+
 from .clip import Clip
 from .corpus import (
     CorpusSource,

@@ -1,5 +1,9 @@
 """one4d_eval: the depth and camera benchmarks of the protocol One4D is evaluated with (MonST3R / Geo4D)."""
 
+from one4d_geometry.threads import apply_thread_policy
+
+apply_thread_policy()  # before anything loads torch (see one4d_geometry.threads)
+
 from .camera import CameraScores, align_trajectory, camera_scores, evaluate_tum_files, mean_camera_scores
 from .depth import (
     DepthScores,

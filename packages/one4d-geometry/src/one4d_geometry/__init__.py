@@ -1,5 +1,9 @@
 """one4d_geometry: cameras, trajectories and the One4D post-optimization (numpy + scipy only)."""
 
+from .threads import apply_thread_policy
+
+apply_thread_policy()  # before anything loads torch (see threads.py)
+
 from .align import Similarity, ate_rmse, robust_umeyama, umeyama
 from .cameras import (
     c2w_to_extrinsics,

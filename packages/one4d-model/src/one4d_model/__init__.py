@@ -1,6 +1,10 @@
 """one4d_model: the Decoupled LoRA Control transformer on Wan2.1 (diffusers), its spec, run format and
 pipeline. Internals (LoRA layers and their routing, links, input packing) stay in their modules."""
 
+from one4d_geometry.threads import apply_thread_policy
+
+apply_thread_policy()  # before anything loads torch (see one4d_geometry.threads)
+
 import importlib
 
 # Names resolve on first use (PEP 562), so `import one4d_model.scene` and the light CLIs (one4d-view,

@@ -24,6 +24,7 @@ from .memory import MEMORY_MODES
 from .sampling import SCHEDULERS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes of 16-bit PNG / TIFF greys
 DTYPES = ("float32", "bfloat16", "float16")  # names of torch dtypes
 
 
@@ -43,12 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="which frames condition (default: single_image for an image, full_video otherwise; text: "
         "none, the caption alone)",
     )
-    parser.add_argument("--frames", type=int, help="frames to generate from an image (default: as trained)")
-    parser.add_argument("--height", type=int, help="resize frames to this height (default: as trained)")
-    parser.add_argument("--width", type=int, help="resize frames to this width (default: as trained)")
+    parser.add_argument(
+        "--frames", type=positive_int, help="frames to generate from an image (default: as trained)"
+    )
+    parser.add_argument(
+        "--height", type=positive_int, help="resize frames to this height (default: as trained)"
+    )
+    parser.add_argument(
+        "--width", type=positive_int, help="resize frames to this width (default: as trained)"
+    )
     parser.add_argument("--prompt", default="", help="caption of the scene")
     parser.add_argument("--negative-prompt", default="", help="what guidance steers away from")
-    parser.add_argument("--steps", type=int, help="sampling steps (default: as the run recorded)")
+    parser.add_argument("--steps", type=positive_int, help="sampling steps (default: as the run recorded)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: as recorded)")
     parser.add_argument("--shift", type=float, help="flow-matching sampling shift (default: as recorded)")
     parser.add_argument(
@@ -58,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="flow-matching Euler (default) or UniPC (Wan's)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=int, default=16, help="frame rate of the videos (Wan: 16)")
+    parser.add_argument("--fps", type=positive_int, default=16, help="frame rate of the videos (Wan: 16)")
     parser.add_argument(
         "--scene-stride", type=int, default=2, help="scene.ply / scene.glb take every n-th frame (default 2)"
     )
@@ -109,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(text: str) -> int:
+    """argparse type of counts and sizes: 0 and negatives are refused, not read as "use the default"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def read_input(path: Path, height: int, width: int) -> tuple[np.ndarray, bool]:
     """(frames (F, H, W, 3) uint8 resized to height x width, whether the input was a single image)."""
     if path.is_dir():
@@ -131,9 +149,18 @@ def read_input(path: Path, height: int, width: int) -> tuple[np.ndarray, bool]:
 def _load_image(path: Path, height: int, width: int) -> np.ndarray:
     try:
         with Image.open(path) as image:
-            return _resize(image.convert("RGB"), height, width)
+            return _resize(to_rgb8(image), height, width)
     except (UnidentifiedImageError, OSError) as error:
         raise ModelError(f"{path}: not a readable image ({error})") from None
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy. Pillow's own conversion clips 16- and 32-bit integer images (a 16-bit PNG turns
+    white), so those are scaled from their 0-65535 range first."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        grey = np.asarray(image).astype(np.float64) * (255.0 / 65535.0)
+        image = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
 
 
 def _resize(image: Image.Image, height: int, width: int) -> np.ndarray:
@@ -173,10 +200,11 @@ def _generate(args: argparse.Namespace) -> int:
         raise ModelError(f"--out {args.out}: exists and is not a folder")
     checkpoint = find_checkpoint(args.checkpoint)
     spec = read_spec(checkpoint)
-    height, width = args.height or spec.height or 352, args.width or spec.width or 624
+    height = args.height if args.height is not None else spec.height or 352
+    width = args.width if args.width is not None else spec.width or 624
     frames, single = (None, True) if args.input is None else read_input(args.input, height, width)
     task = args.task or ("single_image" if single else "full_video")
-    num_frames = args.frames or ((spec.num_frames or 81) if single else None)
+    num_frames = args.frames if args.frames is not None else ((spec.num_frames or 81) if single else None)
     import torch
 
     from .parallel import init_inference_parallel

@@ -133,6 +133,15 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
             f"{len(missing)} missing tensors {missing[:5]}, "
             f"{len(unexpected)} unknown tensors {unexpected[:5]}"
         )
+    non_finite = [
+        k for k in sorted(loaded) if loaded[k].is_floating_point() and not loaded[k].isfinite().all()
+    ]
+    if non_finite:
+        others = f" (and {len(non_finite) - 1} more)" if len(non_finite) > 1 else ""
+        raise WeightsError(
+            f"{path}: tensor {non_finite[0]}{others} holds NaN or infinite values (non-finite weights: the "
+            "run diverged or the file was damaged); use an earlier checkpoint of the run"
+        )
     mismatched = [k for k in sorted(loaded) if k in params and loaded[k].shape != params[k].shape]
     if mismatched:
         first = mismatched[0]
