@@ -19,7 +19,7 @@ from pathlib import Path
 from one4d_geometry.cli_errors import run_cli
 from one4d_geometry.files import atomic_write_text
 
-from .cli import add_config_arguments
+from .arguments import add_config_arguments
 from .config import COUPLINGS, ConfigError, TrainConfig, load_config
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from one4d_geometry.cli_errors import run_cli
 
-from .cli import add_config_arguments
+from .arguments import add_config_arguments
 from .config import ConfigError, TrainConfig, load_config
 
 

@@ -6,7 +6,8 @@ import argparse
 
 from one4d_geometry.cli_errors import run_cli
 
-from .config import PRESETS, load_config
+from .arguments import add_config_arguments
+from .config import load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,20 +21,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     return parser
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """--config, --preset and --set, shared by the training and cache-building commands."""
-    parser.add_argument("--config", help="a TOML config file (sections: model, data, optim)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset (default tiny-cpu)")
-    add_set_argument(parser, "override a config value, e.g. --set optim.lr=3e-4 (repeatable)")
-
-
-def add_set_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
-    """Repeatable `--set KEY=VALUE` into `args.overrides` (parsed by `config._parse_override`)."""
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

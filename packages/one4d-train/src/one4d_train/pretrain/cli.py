@@ -16,7 +16,7 @@ import typing
 
 from one4d_geometry.cli_errors import run_cli
 
-from ..cli import add_set_argument
+from ..arguments import add_set_argument
 from ..config import ConfigError, _coerce, _parse_override
 
 
