@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"viewer_screenshot: {reason}", file=sys.stderr)
         return 2
     from one4d_model.errors import ModelError
-    from one4d_model.viewer import serve
+    from one4d_model.viz.viewer import serve
 
     try:
         viewer = serve(args.folder, "127.0.0.1", 0, stride=args.stride, point_size=args.point_size)

@@ -1,4 +1,4 @@
-"""Peak GPU memory and time of `One4DPipeline` in each memory mode (`one4d_model.memory`).
+"""Peak GPU memory and time of `One4DPipeline` in each memory mode (`one4d_model.pipelines.memory`).
 
 GPU (marked gpu, `uv run nox -s bench_gpu`): the 14B config at 81 x 352 x 624 in bf16, random weights, a Wan
 VAE of Wan's own size (random), full-video task with guidance (two rows per step), two sampling steps; the
@@ -15,14 +15,14 @@ import time
 import numpy as np
 import pytest
 import torch
-from one4d_model.memory import MEMORY_MODES
+from one4d_model.pipelines.memory import MEMORY_MODES
 
 
 def _pipeline(variant: str, device: str, dtype: torch.dtype, memory: str):
     from diffusers import AutoencoderKLWan
     from one4d_model import One4DPipeline, build_one4d_transformer
-    from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-    from one4d_model.vae import TINY_VAE_CONFIG, VideoVAE
+    from one4d_model.models.tiny_encoders import TinyImageEncoder, TinyTextEncoder
+    from one4d_model.models.vae import TINY_VAE_CONFIG, VideoVAE
 
     torch.manual_seed(0)
     model = build_one4d_transformer(variant, device="meta", dtype=dtype, attention_backend="native")

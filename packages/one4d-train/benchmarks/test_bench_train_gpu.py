@@ -64,7 +64,7 @@ def _inputs(model):
 
 
 def _step_fn(model, optimizer, inputs):
-    from one4d_model.flow_matching import add_noise, velocity_target
+    from one4d_model.pipelines.flow_matching import add_noise, velocity_target
 
     sigma = torch.full((1,), 0.6, device="cuda")
     noise_rgb, noise_xyz = torch.randn_like(inputs["rgb"]), torch.randn_like(inputs["xyz"])

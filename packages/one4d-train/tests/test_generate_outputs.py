@@ -10,9 +10,9 @@ import trimesh
 from one4d_data.umc import TASKS
 from one4d_geometry.ply import read_ply
 from one4d_model import One4DPipeline
-from one4d_model.generate_cli import main as generate
+from one4d_model.cli.generate import main as generate
 from one4d_model.testing import run_processes
-from one4d_model.visualize import colorize_depth, pointmaps_to_rgb
+from one4d_model.viz.visualize import colorize_depth, pointmaps_to_rgb
 from one4d_train.config import load_config
 from one4d_train.trainer import Trainer
 from PIL import Image
@@ -145,7 +145,7 @@ def test_generate_under_torchrun_with_cfg_parallelism_matches_one_process(traine
     run, _ = trained_run
     args = [str(run), "--input", str(run / "video.npy"), "--steps", "2", "--guidance", "3", "--quiet"]
     assert generate([*args, "--out", str(tmp_path / "one")]) == 0
-    command = ["-m", "one4d_model.generate_cli", *args, "--out", str(tmp_path / "two"), "--cfg-parallel"]
+    command = ["-m", "one4d_model.cli.generate", *args, "--out", str(tmp_path / "two"), "--cfg-parallel"]
     result = run_processes(command, nproc=2)
     assert result.stdout.count("written to") == 1  # only rank 0 writes
     with (
@@ -172,7 +172,7 @@ def test_zero_and_negative_counts_are_refused(trained_run, tmp_path, capsys, opt
 
 @pytest.mark.parametrize("recover", [True, False])
 def test_a_checkpoint_with_nan_weights_is_named_in_one_line(trained_run, tmp_path, capsys, recover):
-    from one4d_model.run_format import find_checkpoint
+    from one4d_model.loading.run_format import find_checkpoint
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -193,7 +193,7 @@ def test_a_checkpoint_with_nan_weights_is_named_in_one_line(trained_run, tmp_pat
 
 
 def test_a_16_bit_png_reads_as_its_8_bit_copy(tmp_path):
-    from one4d_model.generate_cli import read_input
+    from one4d_model.cli.generate import read_input
 
     grey = np.random.default_rng(0).integers(0, 256, (48, 64), dtype=np.uint8)
     Image.fromarray(grey).save(tmp_path / "photo8.png")

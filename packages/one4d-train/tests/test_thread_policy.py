@@ -44,7 +44,7 @@ def _probe(module: str, **env: str) -> dict:
 
 
 def test_every_console_script_is_found():
-    assert {"one4d_train.cli", "one4d_model.generate_cli", "one4d_eval.cli", "one4d_geometry.cli"} <= set(
+    assert {"one4d_train.cli", "one4d_model.cli.generate", "one4d_eval.cli", "one4d_geometry.cli"} <= set(
         ENTRY_MODULES
     )
     assert len(ENTRY_MODULES) >= 10
@@ -62,5 +62,5 @@ def test_a_console_script_module_gets_the_policy():
 
 
 def test_users_own_settings_win():
-    seen = _probe("one4d_model.generate_cli", OMP_WAIT_POLICY="ACTIVE", OMP_NUM_THREADS="1")
+    seen = _probe("one4d_model.cli.generate", OMP_WAIT_POLICY="ACTIVE", OMP_NUM_THREADS="1")
     assert seen == {"at_torch_import": "ACTIVE", "threads": 1}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from one4d_model.patch_vae import LinearPatchVAE
+from one4d_model.models.patch_vae import LinearPatchVAE
 from one4d_train.metrics_log import MetricsLog
 
 

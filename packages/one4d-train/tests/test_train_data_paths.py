@@ -12,7 +12,7 @@ from one4d_data.dataset import collate_samples
 from one4d_data.latent_cache import read_cached_sample, write_cached_sample
 from one4d_data.readers import write_folder
 from one4d_data.synthetic import make_clip
-from one4d_model.encoders import CLIPImageEncoder, UMT5TextEncoder
+from one4d_model.models.encoders import CLIPImageEncoder, UMT5TextEncoder
 from one4d_model.testing import write_tiny_image_encoder, write_tiny_text_encoder
 from one4d_train import cache as cache_cli
 from one4d_train.batches import CachedBatches

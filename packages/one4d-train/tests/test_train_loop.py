@@ -4,7 +4,7 @@ import pytest
 import torch
 from one4d_data.dataset import collate_samples
 from one4d_model import build_one4d_transformer
-from one4d_model.run_format import load_trainable
+from one4d_model.loading.run_format import load_trainable
 from one4d_train.checkpoint import latest_checkpoint
 from one4d_train.losses import draw_noise, flow_matching_loss
 from one4d_train.metrics_log import read_metrics

@@ -42,8 +42,8 @@ def vae_stage(tmp_path_factory) -> Path:
 
 
 def test_vae_stage_writes_a_loadable_vae_with_its_log(vae_stage):
-    from one4d_model.patch_vae import RefinedPatchVAE
-    from one4d_model.vae import build_vae
+    from one4d_model.models.patch_vae import RefinedPatchVAE
+    from one4d_model.models.vae import build_vae
 
     vae = build_vae(vae_stage / "vae.safetensors")
     assert isinstance(vae, RefinedPatchVAE)
@@ -70,7 +70,7 @@ def test_vae_stage_resumes_where_it_stopped(vae_stage, tmp_path):
 
 def test_base_stage_pretrains_a_wan_inp_base_that_loads_as_one4d_tiny(vae_stage, tmp_path):
     from diffusers import WanTransformer3DModel
-    from one4d_model.build import build_one4d_transformer
+    from one4d_model.loading.build import build_one4d_transformer
 
     out = tmp_path / "base"
     settings = [

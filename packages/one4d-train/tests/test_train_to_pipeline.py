@@ -10,7 +10,7 @@ import torch
 from one4d_geometry.ply import read_ply
 from one4d_geometry.tum import read_tum
 from one4d_model import One4DPipeline
-from one4d_model.generate_cli import main as generate
+from one4d_model.cli.generate import main as generate
 from one4d_train.trainer import Trainer
 from PIL import Image
 
@@ -93,7 +93,7 @@ def _one_line(capsys) -> str:
 
 
 def test_generate_explains_broken_checkpoints_in_one_line(small_config, tmp_path, capsys):
-    from one4d_model.run_format import find_checkpoint
+    from one4d_model.loading.run_format import find_checkpoint
     from safetensors import safe_open
     from safetensors.torch import save_file
 

@@ -1,5 +1,7 @@
 """one4d_model: the Decoupled LoRA Control transformer on Wan2.1 (diffusers), its spec, run format and
-pipeline. Internals (LoRA layers and their routing, links, input packing) stay in their modules."""
+pipeline. Its parts live in subpackages: `models` (the network), `pipelines` (inference), `loading` (a trained
+model on disk), `viz` (showing a result) and `cli` (the command lines). Internals (LoRA layers and their
+routing, links, input packing) stay in their modules."""
 
 from one4d_geometry.threads import apply_thread_policy
 
@@ -7,36 +9,36 @@ apply_thread_policy()  # before anything loads torch (see one4d_geometry.threads
 
 import importlib
 
-# Names resolve on first use (PEP 562), so `import one4d_model.scene` and the light CLIs (one4d-view,
+# Names resolve on first use (PEP 562), so `import one4d_model.viz.scene` and the light CLIs (one4d-view,
 # one4d-render) start without importing diffusers and the transformer.
 _EXPORTS = {
-    "init_inference_parallel": "parallel",
-    "ATTENTION_BACKENDS": "attention",
-    "check_attention_backend": "attention",
-    "build_one4d_transformer": "build",
-    "Components": "components",
-    "build_components": "components",
-    "WAN_CONFIGS": "configs",
-    "wan_config": "configs",
+    "init_inference_parallel": "pipelines.parallel",
+    "ATTENTION_BACKENDS": "models.attention",
+    "check_attention_backend": "models.attention",
+    "build_one4d_transformer": "loading.build",
+    "Components": "loading.components",
+    "build_components": "loading.components",
+    "WAN_CONFIGS": "models.configs",
+    "wan_config": "models.configs",
     "ModelError": "errors",
     "WeightsError": "errors",
-    "lora_adapter_config": "lora_export",
-    "lora_state_dict": "lora_export",
-    "save_lora": "lora_export",
-    "One4DPipeline": "pipeline",
-    "One4DPipelineOutput": "pipeline",
-    "find_checkpoint": "run_format",
-    "load_trainable": "run_format",
-    "read_spec": "run_format",
-    "save_trainable": "run_format",
-    "trainable_state_dict": "run_format",
-    "ModelSpec": "spec",
-    "COUPLINGS": "transformer",
-    "TRAINABLE_GROUPS": "transformer",
-    "One4DOutput": "transformer",
-    "One4DTransformer": "transformer",
-    "parameter_report": "transformer",
-    "load_wan_base": "wan_weights",
+    "lora_adapter_config": "loading.lora_export",
+    "lora_state_dict": "loading.lora_export",
+    "save_lora": "loading.lora_export",
+    "One4DPipeline": "pipelines.pipeline",
+    "One4DPipelineOutput": "pipelines.pipeline",
+    "find_checkpoint": "loading.run_format",
+    "load_trainable": "loading.run_format",
+    "read_spec": "loading.run_format",
+    "save_trainable": "loading.run_format",
+    "trainable_state_dict": "loading.run_format",
+    "ModelSpec": "loading.spec",
+    "COUPLINGS": "models.transformer",
+    "TRAINABLE_GROUPS": "models.transformer",
+    "One4DOutput": "models.transformer",
+    "One4DTransformer": "models.transformer",
+    "parameter_report": "models.transformer",
+    "load_wan_base": "models.wan_weights",
 }
 
 

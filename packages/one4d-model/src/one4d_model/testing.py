@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .configs import IMAGE_CONTEXT_TOKENS, TEXT_CONTEXT_TOKENS, wan_config
+from .models.configs import IMAGE_CONTEXT_TOKENS, TEXT_CONTEXT_TOKENS, wan_config
 
 
 def make_tiny_inputs(
@@ -151,7 +151,7 @@ def write_tiny_image_encoder(path: str | Path, dim: int = 32, seed: int = 0) -> 
     CLIP's preprocessing, saved under ``path`` (``image_encoder/`` and ``image_processor/``)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    from .encoders import _image_processor_class
+    from .models.encoders import _image_processor_class
 
     path = Path(path)
     torch.manual_seed(seed)
@@ -172,10 +172,10 @@ def write_tiny_image_encoder(path: str | Path, dim: int = 32, seed: int = 0) -> 
 def tiny_pipeline(**options):
     """A `One4DPipeline` on the tiny config with non-zero LoRA and links (so both branches and their
     coupling matter) and the tiny stand-in encoders; `options` go to the pipeline (e.g. `memory`)."""
-    from .build import build_one4d_transformer
-    from .pipeline import One4DPipeline
-    from .tiny_encoders import TinyImageEncoder, TinyTextEncoder
-    from .vae import build_vae
+    from .loading.build import build_one4d_transformer
+    from .models.tiny_encoders import TinyImageEncoder, TinyTextEncoder
+    from .models.vae import build_vae
+    from .pipelines.pipeline import One4DPipeline
 
     torch.manual_seed(0)
     model = build_one4d_transformer("tiny", lora_rank=4, num_links=2)

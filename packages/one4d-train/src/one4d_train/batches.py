@@ -17,7 +17,7 @@ import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset
 from one4d_data.umc import TaskRatios, pack_frame_mask
-from one4d_model.configs import TEXT_CONTEXT_TOKENS
+from one4d_model.models.configs import TEXT_CONTEXT_TOKENS
 
 from .components import context_dims
 from .config import TrainConfig

@@ -1,7 +1,7 @@
 """Checkpoints that survive a kill: trainable weights (safetensors) + full training state (DCP).
 
 Layout of `<output_dir>/checkpoints/`:
-    step_000100/trainable.safetensors   the run format of `one4d_model.run_format` (tensors + ModelSpec)
+    step_000100/trainable.safetensors   the run format (`one4d_model.loading.run_format`: tensors + ModelSpec)
     step_000100/state/                  torch.distributed.checkpoint: optimizer, scheduler, step, RNG
     latest                              name of the newest complete checkpoint
 A checkpoint is written under a temporary name and renamed when complete, so a kill during a save leaves the
@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from one4d_geometry.files import atomic_write_text
 from one4d_model.errors import ModelError
-from one4d_model.run_format import TRAINABLE_FILE, find_checkpoint
+from one4d_model.loading.run_format import TRAINABLE_FILE, find_checkpoint
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,

@@ -1,6 +1,6 @@
-"""The run's components for training: its transformer, VAE and context encoders, built from its
-`ModelSpec` (`config.model_spec`) through `one4d_model.components`, as the inference pipeline builds them.
-Only training fits a `linear-patch` VAE on its clips (and keeps it in the run folder for the pipeline)."""
+"""The run's components for training: its transformer, VAE and context encoders, built from its `ModelSpec`
+(`config.model_spec`) through `one4d_model.loading.components`, as the inference pipeline builds them. Only
+training fits a `linear-patch` VAE on its clips (and keeps it in the run folder for the pipeline)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 from one4d_data.dataset import ClipDataset
-from one4d_model.components import build_encoders, build_spec_vae
-from one4d_model.patch_vae import LinearPatchVAE
-from one4d_model.run_format import LINEAR_PATCH_VAE_FILE
+from one4d_model.loading.components import build_encoders, build_spec_vae
+from one4d_model.loading.run_format import LINEAR_PATCH_VAE_FILE
+from one4d_model.models.patch_vae import LinearPatchVAE
 
 from .config import ConfigError, TrainConfig, model_spec
 from .positions import dataset_item
@@ -48,7 +48,8 @@ def _dtype_for(config: TrainConfig, device: torch.device) -> torch.dtype:
 
 
 def build_context_encoders(config: TrainConfig, device: torch.device):
-    """(text encoder, image encoder or None) of the run's spec (`one4d_model.components.build_encoders`):
-    umT5 and CLIP from `model.text_encoder` / `model.image_encoder`, or the tiny stand-ins when a path is
-    empty (CPU-sized variants only; the config validation enforces that)."""
+    """(text encoder, image encoder or None) of the run's spec
+    (`one4d_model.loading.components.build_encoders`): umT5 and CLIP from `model.text_encoder` /
+    `model.image_encoder`, or the tiny stand-ins when a path is empty (CPU-sized variants only; the config
+    validation enforces that)."""
     return build_encoders(model_spec(config), device, _dtype_for(config, device))

@@ -122,9 +122,9 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The embedded default: One4D fine-tuning proper on a 2-core laptop CPU in under 10 minutes. The shipped
-    # tiny One4D base (`one4d_model.tiny`, made by `one4d-pretrain`) stays frozen; the two LoRA branches, the
-    # control links and the XYZ heads train on synthetic scenes, UMC tasks at the paper's ratios. Clips are
-    # encoded once (pre_encode), so a step costs only the transformer.
+    # tiny One4D base (`one4d_model.models.tiny`, made by `one4d-pretrain`) stays frozen; the two LoRA
+    # branches, the control links and the XYZ heads train on synthetic scenes, UMC tasks at the paper's
+    # ratios. Clips are encoded once (pre_encode), so a step costs only the transformer.
     "tiny-cpu": {
         "output_dir": "runs/tiny-cpu",
         "max_steps": 1500,
@@ -417,8 +417,8 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 def model_spec(config: TrainConfig):
     """The `one4d_model.ModelSpec` of a run: what it writes into its checkpoints and what rebuilds the model
     (the only place where the training config is mapped onto the model's)."""
-    from one4d_model.sampling import SamplerConfig
-    from one4d_model.spec import ModelSpec
+    from one4d_model.loading.spec import ModelSpec
+    from one4d_model.pipelines.sampling import SamplerConfig
 
     m, d, sp = config.model, config.data, config.sampling
     return ModelSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from one4d_model.flow_matching import (
+from one4d_model.pipelines.flow_matching import (
     add_noise,
     sample_training_sigmas,
     timesteps_from_sigmas,
@@ -50,7 +50,7 @@ def flow_matching_loss(
 ) -> LossTerms:
     """MSE between predicted and true velocities (eps - x0) on both modalities. Where `drop_context` is set,
     the caption is replaced by the empty caption's states (`batch.empty_text`) and the image context stays:
-    the unconditional input that classifier-free guidance samples with (`one4d_model.sampling`)."""
+    the unconditional input that classifier-free guidance samples with (`one4d_model.pipelines.sampling`)."""
     text, image = batch.text, batch.image
     if drop_context is not None and bool(drop_context.any()):
         empty = batch.empty_text.to(text).expand_as(text)

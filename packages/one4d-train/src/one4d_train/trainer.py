@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from one4d_data.umc import TASKS
 from one4d_model import One4DPipeline
-from one4d_model.components import build_transformer
-from one4d_model.run_format import write_trainable
-from one4d_model.sampling import SamplerConfig
-from one4d_model.transformer import parameter_report
+from one4d_model.loading.components import build_transformer
+from one4d_model.loading.run_format import write_trainable
+from one4d_model.models.transformer import parameter_report
+from one4d_model.pipelines.sampling import SamplerConfig
 
 from .batches import CachedBatches, EncodedBatches, dataset_clips, pre_encode_dir, synthetic_clips
 from .cache import encode_into_cache
@@ -39,8 +39,8 @@ from .schedule import build_scheduler
 
 
 def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
-    """The run's transformer (`one4d_model.components.build_transformer` on its spec), with the base made
-    trainable where the config says so and every trainable tensor in fp32."""
+    """The run's transformer (`one4d_model.loading.components.build_transformer` on its spec), with the base
+    made trainable where the config says so and every trainable tensor in fp32."""
     m = config.model
     model = build_transformer(
         model_spec(config),

@@ -1,11 +1,11 @@
 """Stage 2 of the tiny One4D: a Wan-architecture base pretrained for the masked-frame (InP) task on RGB.
 
 The base is what One4D fine-tunes and keeps frozen: a diffusers `WanTransformer3DModel` in the InP layout
-(noisy 16 + mask 4 + conditioning 16 channels; the variant `one4d-tiny` of `one4d_model.configs`), trained
-as Wan-Fun-InP is: flow matching on the video latents given the observed frames (first frame, sparse frames
-or all of them, the UMC masks) and the text and first-frame context, with the caption dropped to the empty
-one now and then for classifier-free guidance. It never sees a pointmap. Clips are synthetic scenes encoded
-once by the stage-1 VAE into a latent cache.
+(noisy 16 + mask 4 + conditioning 16 channels; the variant `one4d-tiny` of `one4d_model.models.configs`),
+trained as Wan-Fun-InP is: flow matching on the video latents given the observed frames (first frame, sparse
+frames or all of them, the UMC masks) and the text and first-frame context, with the caption dropped to the
+empty one now and then for classifier-free guidance. It never sees a pointmap. Clips are synthetic scenes
+encoded once by the stage-1 VAE into a latent cache.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from diffusers import WanTransformer3DModel
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset, build_latent_cache
 from one4d_data.umc import TaskRatios, pack_frame_mask
-from one4d_model.configs import wan_config
-from one4d_model.flow_matching import add_noise, sample_training_sigmas, timesteps_from_sigmas
-from one4d_model.tiny import TINY_NAME
-from one4d_model.tiny_encoders import TinyImageEncoder, TinyTextEncoder
-from one4d_model.vae import build_vae
+from one4d_model.models.configs import wan_config
+from one4d_model.models.tiny import TINY_NAME
+from one4d_model.models.tiny_encoders import TinyImageEncoder, TinyTextEncoder
+from one4d_model.models.vae import build_vae
+from one4d_model.pipelines.flow_matching import add_noise, sample_training_sigmas, timesteps_from_sigmas
 
 from ..positions import PositionItems
 from ..schedule import build_scheduler

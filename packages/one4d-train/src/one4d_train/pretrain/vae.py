@@ -1,5 +1,5 @@
-"""Stage 1 of the tiny One4D: its VAE (`one4d_model.patch_vae.RefinedPatchVAE`), trained on synthetic RGB
-videos and their pointmap codes.
+"""Stage 1 of the tiny One4D: its VAE (`one4d_model.models.patch_vae.RefinedPatchVAE`), trained on synthetic
+RGB videos and their pointmap codes.
 
 The principal components of space-time patches of RGB videos and pointmap codes are fitted first (closed
 form); then two small convolutional networks at latent resolution learn to correct the latents and the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
-from one4d_model.patch_vae import LinearPatchVAE, RefinedPatchVAE
+from one4d_model.models.patch_vae import LinearPatchVAE, RefinedPatchVAE
 
 from ..schedule import build_scheduler
 from .common import StageLog, apply_update, load_stage_state, save_stage_state

@@ -1,0 +1,1 @@
+"""Inference: `One4DPipeline`, joint sampling, schedulers, long videos, memory modes, parallel inference."""
