@@ -7,6 +7,10 @@ ties the two modules together, and a circle through it is still a circle for a r
 `if TYPE_CHECKING:` are left out, since they never run. Relative imports are resolved; `from pkg import name`
 counts as importing `pkg.name` when that is a module, else `pkg`; `import a.b.c` counts as importing the
 deepest project module it names.
+
+A second check reads the same graph one level up, each module standing for its package's top-level
+part (`one4d_model.models.vae` for `one4d_model.models`): the subpackages of a package (one4d_model's models,
+loading, pipelines, viz, cli) depend on one another one way only, so the folders show the layers.
 """
 
 from __future__ import annotations
@@ -151,6 +155,19 @@ def test_finds_circles_through_lazy_imports(tmp_path):
     assert graph["pkg_x.a"] == {"pkg_x.sub.b"}
     assert graph["pkg_x.d"] == set()
     assert find_cycles(graph) == [["pkg_x.a", "pkg_x.sub.b", "pkg_x.c", "pkg_x.a"]]
+    assert find_cycles(package_graph(graph)) == [["pkg_x.a", "pkg_x.sub", "pkg_x.c", "pkg_x.a"]]
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """`graph` with every module replaced by its top-level part (`a.b.c` -> `a.b`), self-edges dropped."""
+
+    def part(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    parts: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        parts.setdefault(part(module), set()).update(part(t) for t in targets if part(t) != part(module))
+    return parts
 
 
 def test_no_import_circles():
@@ -159,3 +176,9 @@ def test_no_import_circles():
     cycles = find_cycles(graph)
     if cycles:
         pytest.fail("import circles: " + "; ".join(" -> ".join(cycle) for cycle in cycles))
+
+
+def test_no_circles_between_subpackages():
+    cycles = find_cycles(package_graph(import_graph()))
+    if cycles:
+        pytest.fail("circles between subpackages: " + "; ".join(" -> ".join(cycle) for cycle in cycles))

@@ -156,9 +156,8 @@ def test_every_package_error_is_a_one4d_error():
 def test_what_the_config_repeats_of_the_model_is_the_models():
     """The config module repeats the model's sampling defaults, variant names and VAE names (it stays free of
     heavy imports so that bad configs fail fast); this keeps the copies from drifting apart."""
-    from one4d_model.loading.spec import NAMED_VAES
+    from one4d_model.loading.spec import NAMED_VAES, SamplerConfig
     from one4d_model.models.configs import WAN_CONFIGS
-    from one4d_model.pipelines.sampling import SamplerConfig
     from one4d_train import config as train_config
     from one4d_train.config import SamplingConfig
 

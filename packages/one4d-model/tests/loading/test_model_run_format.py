@@ -13,7 +13,7 @@ from one4d_model import (
     save_trainable,
 )
 from one4d_model.loading.run_format import find_checkpoint, run_folder, write_trainable
-from one4d_model.pipelines.sampling import SamplerConfig
+from one4d_model.loading.spec import SamplerConfig
 from safetensors.torch import save_file
 
 

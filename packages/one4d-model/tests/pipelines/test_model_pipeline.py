@@ -96,7 +96,7 @@ def test_the_transformer_sees_ones_at_the_observed_frames_and_their_latents(pipe
 
 
 def test_sampling_defaults_come_from_the_pipeline_and_calls_override_them(pipeline):
-    from one4d_model.pipelines.sampling import SamplerConfig
+    from one4d_model.loading.spec import SamplerConfig
 
     saved = pipeline.sampling
     try:

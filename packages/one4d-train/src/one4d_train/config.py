@@ -417,8 +417,7 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 def model_spec(config: TrainConfig):
     """The `one4d_model.ModelSpec` of a run: what it writes into its checkpoints and what rebuilds the model
     (the only place where the training config is mapped onto the model's)."""
-    from one4d_model.loading.spec import ModelSpec
-    from one4d_model.pipelines.sampling import SamplerConfig
+    from one4d_model.loading.spec import ModelSpec, SamplerConfig
 
     m, d, sp = config.model, config.data, config.sampling
     return ModelSpec(

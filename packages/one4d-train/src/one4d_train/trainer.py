@@ -14,8 +14,8 @@ from one4d_data.umc import TASKS
 from one4d_model import One4DPipeline
 from one4d_model.loading.components import build_transformer
 from one4d_model.loading.run_format import write_trainable
+from one4d_model.loading.spec import SamplerConfig
 from one4d_model.models.transformer import parameter_report
-from one4d_model.pipelines.sampling import SamplerConfig
 
 from .batches import CachedBatches, EncodedBatches, dataset_clips, pre_encode_dir, synthetic_clips
 from .cache import encode_into_cache

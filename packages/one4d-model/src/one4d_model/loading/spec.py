@@ -3,7 +3,8 @@
 A run records its spec in its `trainable.safetensors` (`one4d_model.loading.run_format`);
 `one4d_model.loading.components` builds transformer, VAE and context encoders from it, for training and
 inference alike. Training code maps its own configuration onto a spec (`one4d_train.config.model_spec`); this
-package never reads a training config.
+package never reads a training config. `SamplerConfig` is the spec's record of the sampling defaults (what
+`pipelines.sampling` and the pipeline start from), kept here so that loading a run needs nothing of inference.
 """
 
 from __future__ import annotations
@@ -17,11 +18,28 @@ from ..errors import ModelError
 from ..models.configs import WAN_CONFIGS, wan_config
 from ..models.lora import LORA_TARGETS
 from ..models.tiny import TINY_NAME
-from ..pipelines.sampling import SamplerConfig
 
 NAMED_VAES = (TINY_NAME, "tiny", "linear-patch")
 """VAE names a spec may hold besides a local path: the shipped tiny One4D VAE, a random tiny Wan VAE (tests),
 and the linear patch VAE a run fits and keeps beside its checkpoints (`<run>/vae.safetensors`)."""
+
+
+@dataclass
+class SamplerConfig:
+    """Sampling settings; the defaults are the paper's (50 steps, guidance 6) and Wan's shift at 480p. A
+    training run records its own (`one4d_train` config section `sampling`), which the pipeline uses."""
+
+    num_steps: int = 50
+    guidance_scale: float = 6.0  # the paper's default (robust from 4 to 6)
+    shift: float = 3.0  # Wan's sampling shift at 480p
+
+    def __post_init__(self) -> None:
+        if self.num_steps < 1:
+            raise ModelError(f"num_steps must be at least 1, got {self.num_steps}")
+        if not self.shift > 0:
+            raise ModelError(f"shift must be positive, got {self.shift}")
+        if not self.guidance_scale >= 0:
+            raise ModelError(f"guidance_scale must be non-negative, got {self.guidance_scale}")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler, SchedulerMixin, UniPCMult
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..errors import ModelError
+from ..loading.spec import SamplerConfig
 from .flow_matching import NUM_TRAIN_TIMESTEPS
 
 if TYPE_CHECKING:
@@ -53,24 +54,6 @@ def fresh_scheduler(scheduler: SchedulerMixin, shift: float | None = None) -> Sc
         else:
             raise ModelError(f"{type(scheduler).__name__} has no flow shift to set; use a flow-matching one")
     return type(scheduler).from_config(scheduler.config, **overrides)
-
-
-@dataclass
-class SamplerConfig:
-    """Sampling settings; the defaults are the paper's (50 steps, guidance 6) and Wan's shift at 480p. A
-    training run records its own (`one4d_train` config section `sampling`), which the pipeline uses."""
-
-    num_steps: int = 50
-    guidance_scale: float = 6.0  # the paper's default (robust from 4 to 6)
-    shift: float = 3.0  # Wan's sampling shift at 480p
-
-    def __post_init__(self) -> None:
-        if self.num_steps < 1:
-            raise ModelError(f"num_steps must be at least 1, got {self.num_steps}")
-        if not self.shift > 0:
-            raise ModelError(f"shift must be positive, got {self.shift}")
-        if not self.guidance_scale >= 0:
-            raise ModelError(f"guidance_scale must be non-negative, got {self.guidance_scale}")
 
 
 @dataclass
