@@ -7,6 +7,7 @@ so the versions tested are exactly the versions in uv.lock.
     uv run nox -s bench_gpu   # GPU benchmarks (skips without a CUDA device)
     uv run nox -s lint        # ruff check + format check
     uv run nox -s ablation    # the paper's coupling ablation on the tiny One4D (about half an hour on a CPU)
+    uv run nox -s sanity      # fine-tune on one clip and score it: proves the whole chain in minutes
 """
 
 from __future__ import annotations
@@ -84,3 +85,9 @@ def lint(session: nox.Session) -> None:
 def ablation(session: nox.Session) -> None:
     """dlc / channel / spatial fine-tuned on the same frozen tiny base, one table (one4d-ablate)."""
     _uv_run(session, "one4d-ablate", *session.posargs)
+
+
+@nox.session
+def sanity(session: nox.Session) -> None:
+    """The tiny One4D fine-tuned on one clip and scored on it against fixed targets (one4d-sanity)."""
+    _uv_run(session, "one4d-sanity", *session.posargs)

@@ -186,7 +186,28 @@ def evaluate_geometry(pipeline, vae, clips: list[Clip], seed: int = 0) -> dict[s
     return rows
 
 
+def shipped_model_row(spec, clips: list[Clip], device, seed: int = 0) -> GeometryScores | None:
+    """Full-video scores of the shipped `one4d-tiny` on the same clips, for runs of its kind (same variant,
+    VAE and clip size), so that a fine-tuning's table shows the shipped model beside it; else None."""
+    from one4d_model import One4DPipeline, read_spec
+    from one4d_model.models.tiny import TINY_DLC_FILE, TINY_NAME
+
+    if not TINY_DLC_FILE.is_file():
+        return None
+    shipped = read_spec(TINY_DLC_FILE)
+
+    def kind(s) -> tuple:
+        return (s.variant, s.vae, s.num_frames, s.height, s.width)
+
+    if kind(spec) != kind(shipped):
+        return None
+    pipeline = One4DPipeline.from_checkpoint(TINY_NAME, device=device)
+    pipeline.set_progress_bar_config(disable=True)
+    return evaluate_task(pipeline, clips, "full_video", seed)
+
+
 ROW_LABELS = {
+    "shipped": "shipped one4d-tiny, full video",
     "full_video": "full video (all frames)",
     "sparse_frames": "sparse frames (observed)",
     "single_image": "single image (frame 0)",
@@ -195,14 +216,14 @@ ROW_LABELS = {
 }
 
 
-def format_geometry_table(rows: dict[str, GeometryScores]) -> str:
-    """A Markdown table of the rows of `evaluate_geometry`."""
+def format_geometry_table(rows: dict[str, GeometryScores], scenes: str = "held-out") -> str:
+    """A Markdown table of the rows of `evaluate_geometry`; `scenes` names the clips in its header."""
 
     def cell(value: float, fmt: str) -> str:
         return "-" if not math.isfinite(value) else format(value, fmt)
 
     lines = [
-        "| held-out | depth AbsRel | delta<1.25 | focal error | rotation error | RGB PSNR | recovered |",
+        f"| {scenes} | depth AbsRel | delta<1.25 | focal error | rotation error | RGB PSNR | recovered |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, s in rows.items():

@@ -43,7 +43,8 @@ def _heldout(args) -> int:
     from one4d_model import One4DPipeline
 
     from .batches import synthetic_clips
-    from .evaluation import evaluate_geometry, format_geometry_table
+    from .config import model_spec
+    from .evaluation import evaluate_geometry, format_geometry_table, shipped_model_row
 
     pipeline = One4DPipeline.from_checkpoint(run)
     chosen = {"num_steps": args.steps, "guidance_scale": args.guidance, "shift": args.shift}
@@ -53,6 +54,9 @@ def _heldout(args) -> int:
     held_out = synthetic_clips(config, held_out=True)
     clips = [held_out.source[i] for i in range(len(held_out))]
     rows = evaluate_geometry(pipeline, pipeline.vae, clips, config.seed)
+    shipped = shipped_model_row(model_spec(config), clips, pipeline.device, config.seed)
+    if shipped is not None:
+        rows["shipped"] = shipped
     s = pipeline.sampling
     print(
         f"{len(clips)} held-out scenes; {s.num_steps} steps, guidance {s.guidance_scale}, shift {s.shift}\n"

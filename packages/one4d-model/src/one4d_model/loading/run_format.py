@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 
 from ..errors import ModelError, WeightsError
 from ..models.configs import WAN_CONFIGS
+from ..models.tiny import TINY_DLC_FILE, TINY_NAME
 from ..models.transformer import One4DTransformer
 from .spec import ModelSpec, default_vae
 
@@ -159,8 +160,15 @@ def load_trainable(model: One4DTransformer, path: str | Path, strict: bool = Tru
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """The `trainable.safetensors` behind `path`: the file itself, a `step_N` folder, or a run folder (its
-    `checkpoints/latest`, else its highest complete step)."""
+    """The `trainable.safetensors` behind `path`: the file itself, a `step_N` folder, a run folder (its
+    `checkpoints/latest`, else its highest complete step), or the name `one4d-tiny` (the shipped model, unless
+    a file or folder of that name exists here)."""
+    if str(path) == TINY_NAME and not Path(path).exists():
+        if not TINY_DLC_FILE.is_file():
+            raise ModelError(
+                f"{TINY_DLC_FILE}: the shipped {TINY_NAME} weights are missing from this install"
+            )
+        return TINY_DLC_FILE
     path = Path(path)
     if path.is_file():
         return path

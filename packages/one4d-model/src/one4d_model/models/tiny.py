@@ -17,8 +17,11 @@ from pathlib import Path
 ASSETS = Path(__file__).parent / "assets"
 TINY_VAE_FILE = ASSETS / "one4d-tiny-vae.safetensors"
 TINY_BASE_DIR = ASSETS / "one4d-tiny-base"
+TINY_DLC_FILE = ASSETS / "one4d-tiny-dlc.safetensors"
 TINY_NAME = "one4d-tiny"
-"""The name configs use for the shipped model (`model.variant` and `model.vae`)."""
+"""The name configs use for the shipped model (`model.variant` and `model.vae`), and the name that
+`One4DPipeline.from_checkpoint` and `one4d-generate` take for the shipped fine-tuned One4D (`TINY_DLC_FILE`:
+the DLC branches, links and heads in the run format, on the shipped base and VAE)."""
 
 TINY_VAE_CONFIG: dict = {
     "base_dim": 16,

@@ -38,6 +38,7 @@ FIXED_SIGMAS = (0.25, 0.5, 0.75)
 @dataclass
 class BaseStageConfig:
     vae: str = ""  # the stage-1 VAE file (default: the packaged one)
+    init: str = ""  # a diffusers folder to start from (e.g. the shipped base, to pretrain it longer)
     steps: int = 4000
     batch_size: int = 8
     lr: float = 5e-4
@@ -143,7 +144,10 @@ def train_base_stage(output_dir: str | Path, config: BaseStageConfig | None = No
     del vae
 
     torch.manual_seed(config.seed)
-    model = WanTransformer3DModel(**wan_config(TINY_NAME))
+    if config.init:
+        model = WanTransformer3DModel.from_pretrained(config.init)
+    else:
+        model = WanTransformer3DModel(**wan_config(TINY_NAME))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.99)
     )

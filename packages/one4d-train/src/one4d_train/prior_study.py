@@ -1,0 +1,194 @@
+"""`one4d-prior`: the paper's claim in miniature, that the pretrained video prior makes geometry learnable in
+a short fine-tuning.
+
+The same DLC fine-tuning (the `tiny-cpu` preset: same steps, batch, data, seed and shared latent cache) starts
+from several frozen bases, e.g. a random one, the shipped one and a longer-pretrained one, and the held-out
+full-video geometry of each is measured at its checkpoints, beside the constant answer and the ground truth
+through the VAE on the same scenes. Writes `study.json` and a plot of geometry against fine-tuning steps.
+
+    one4d-prior --output-dir runs/prior --base random --base shipped --base longer=runs/base-long/base
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from one4d_geometry.cli_errors import run_cli
+from one4d_geometry.files import atomic_path, atomic_write_text
+
+from .arguments import add_set_argument
+from .config import ConfigError, load_config
+
+METRICS = ("abs_rel", "rotation_error_deg", "focal_error")
+LABELS = {
+    "abs_rel": "depth AbsRel",
+    "rotation_error_deg": "rotation error (deg)",
+    "focal_error": "focal error",
+}
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_base(text: str) -> tuple[str, str | None]:
+    """`random`, `shipped` or `NAME=PATH` (a diffusers folder of a one4d-tiny-shaped base) -> (name, path);
+    path None is the shipped base, "random" a freshly initialised one."""
+    if text in ("random", "shipped"):
+        return text, None if text == "shipped" else "random"
+    name, sep, path = text.partition("=")
+    if not sep or not name or not Path(path).is_dir():
+        raise ConfigError(f"--base {text!r}: expected random, shipped or NAME=FOLDER of a diffusers base")
+    return name, path
+
+
+def random_base(folder: Path) -> Path:
+    """A randomly initialised base of the tiny One4D's shape (seed 0), saved as a diffusers folder."""
+    import torch
+    from diffusers import WanTransformer3DModel
+    from one4d_model.models.configs import wan_config
+    from one4d_model.models.tiny import TINY_NAME
+
+    if not (folder / "config.json").is_file():
+        torch.manual_seed(0)
+        WanTransformer3DModel(**wan_config(TINY_NAME)).save_pretrained(folder)
+    return folder
+
+
+def checkpoint_scores(run_dir: Path, clips: list) -> dict[str, dict[str, float]]:
+    """Full-video geometry of every kept checkpoint of a run on `clips` (the pipeline's defaults)."""
+    from one4d_model import One4DPipeline
+
+    from .checkpoint import STEP_DIR, checkpoint_root
+    from .evaluation import evaluate_task
+
+    scores = {}
+    root = checkpoint_root(run_dir)
+    steps = sorted((int(m.group(1)), p) for p in root.glob("step_*") if (m := STEP_DIR.match(p.name)))
+    for step, folder in steps:
+        pipeline = One4DPipeline.from_checkpoint(folder)
+        pipeline.set_progress_bar_config(disable=True)
+        scores[str(step)] = asdict(evaluate_task(pipeline, clips, "full_video"))
+    return scores
+
+
+def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) -> dict:
+    """Fine-tune from each base under `output_dir/<name>`, score its checkpoints; returns the study."""
+    from one4d_model.models.vae import build_vae
+
+    from .batches import synthetic_clips
+    from .evaluation import constant_reference, vae_reference
+    from .trainer import run_training
+
+    output_dir = Path(output_dir)
+    shared = [f"data.cache_dir={_toml_string(str(output_dir / 'latent-cache'))}", "keep_last=100"]
+    study: dict = {"runs": {}}
+    for text in bases:
+        name, path = parse_base(text)
+        if path == "random":
+            path = str(random_base(output_dir / "random-base"))
+        settings = [*shared, *overrides, f"output_dir={_toml_string(str(output_dir / name))}"]
+        if path is not None:
+            settings.append(f"model.base_path={_toml_string(path)}")
+        config = load_config(None, "tiny-cpu", settings)
+        if not (output_dir / name / "checkpoints" / "latest").is_file():
+            run_training(config, run_eval=False)
+        held_out = synthetic_clips(config, held_out=True)
+        clips = [held_out.source[i] for i in range(len(held_out))]
+        study["runs"][name] = {
+            "base": path or "shipped",
+            "steps": checkpoint_scores(output_dir / name, clips),
+        }
+        study["constant"] = asdict(constant_reference(clips))
+        study["vae"] = asdict(vae_reference(build_vae(config.model.vae), clips))
+        study["held_out_clips"] = len(clips)
+        atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
+    return study
+
+
+def format_study(study: dict) -> str:
+    """A Markdown table: one row per base and checkpoint, then the references."""
+
+    def cell(value: float, fmt: str, scale: float = 1.0) -> str:
+        return "-" if value is None or not math.isfinite(value) else format(value * scale, fmt)
+
+    lines = [
+        "| base | fine-tuning steps | depth AbsRel | delta<1.25 | focal error | rotation error | recovered |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def row(label: str, steps: str, s: dict) -> str:
+        return (
+            f"| {label} | {steps} | {cell(s['abs_rel'], '.3f')} | {cell(s['delta'], '.3f')} | "
+            f"{cell(s['focal_error'], '.1f', 100)} % | {cell(s['rotation_error_deg'], '.2f')} deg | "
+            f"{s['recovered']}/{s['clips']} |"
+        )
+
+    for name, run in study["runs"].items():
+        for step, scores in run["steps"].items():
+            lines.append(row(name, str(step), scores))
+    lines.append(row("reference: constant depth, identity cameras, mean focal", "-", study["constant"]))
+    lines.append(row("reference: ground truth through the VAE", "-", study["vae"]))
+    return "\n".join(lines)
+
+
+def plot_study(study: dict, path: str | Path) -> None:
+    """Geometry against fine-tuning steps, one line per base, references dashed (a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
+    for axis, metric in zip(axes, METRICS, strict=True):
+        for name, run in study["runs"].items():
+            steps = sorted(run["steps"], key=int)
+            values = [run["steps"][step][metric] for step in steps]
+            axis.plot([int(step) for step in steps], values, marker="o", label=f"{name} base")
+        axis.axhline(study["constant"][metric], color="grey", linestyle="--", label="constant / identity")
+        axis.axhline(study["vae"][metric], color="black", linestyle=":", label="ground truth through VAE")
+        axis.set_xlabel("DLC fine-tuning steps")
+        axis.set_title(f"held-out full video: {LABELS[metric]}", fontsize=9)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, format="png")
+    plt.close(figure)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="one4d-prior", description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default="runs/prior", help="one run folder per base in here")
+    parser.add_argument(
+        "--base",
+        dest="bases",
+        action="append",
+        help="random, shipped or NAME=FOLDER (a diffusers base of the tiny shape); repeatable "
+        "(default: random and shipped)",
+    )
+    parser.add_argument("--plot", help="PNG of geometry against steps (default: OUTPUT_DIR/study.png)")
+    add_set_argument(parser, "override a training config value of every run, e.g. --set max_steps=600")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def study() -> int:
+        bases = args.bases or ["random", "shipped"]
+        for text in bases:
+            parse_base(text)  # errors before anything trains
+        result = run_study(args.output_dir, bases, args.overrides)
+        plot_study(result, args.plot or Path(args.output_dir) / "study.png")
+        print(format_study(result))
+        return 0
+
+    return run_cli("one4d-prior", study)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
