@@ -1,5 +1,5 @@
 """`one4d-generate`: run a trained One4D on an image, sparse frames, a video or a caption alone (text to 4D),
-and write files people open (see `one4d_model.outputs` for the full list): PNG frames, `video.mp4`,
+and write files people open (see `one4d_model.viz.outputs` for the full list): PNG frames, `video.mp4`,
 `xyz.mp4`, `depth.mp4`, `rgb_depth_xyz.mp4`, per-frame PLY files, `scene.ply`, `scene.glb` with the cameras,
 `pointmaps.npz`, and the recovered cameras and depth (`trajectory.txt`, `intrinsics.json`, `depth.npz`: the
 layout `one4d-eval` scores). `one4d-view OUT` opens the result in the 4D viewer; `one4d-render OUT` renders

@@ -6,8 +6,8 @@ its own small base, with the same code paths as the 14B: a `WanTransformer3DMode
 a `RefinedPatchVAE` (principal components of space-time patches plus small learned corrections, with Wan's
 x4 time / x8 space / 16-channel latent layout) trained on synthetic RGB videos and pointmap codes. A tiny
 `AutoencoderKLWan` trained from scratch was measured too and learned far too slowly on a CPU (see
-`one4d_model.patch_vae`). `one4d-pretrain` reproduces both; the results live in `assets/` of this package
-(a diffusers folder and a safetensors file).
+`one4d_model.models.patch_vae`). `one4d-pretrain` reproduces both; the results live in `assets/` beside this
+module (a diffusers folder and a safetensors file).
 """
 
 from __future__ import annotations

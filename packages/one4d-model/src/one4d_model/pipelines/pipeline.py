@@ -13,7 +13,8 @@ Points the model codes as invalid (sky, holes: `one4d_data.normalize.encode_poin
 camera recovery (`One4DPipelineOutput.recover`) fits on the rest.
 
 `One4DPipeline.from_checkpoint` rebuilds everything a `one4d-train` run saved: the transformer (base plus
-trained tensors), the VAE and the context encoders named in its `ModelSpec` (`one4d_model.run_format`).
+trained tensors), the VAE and the context encoders named in its `ModelSpec`
+(`one4d_model.loading.run_format`).
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ class One4DPipeline:
         Long videos: a video longer than `window_frames` (default: the trained clip length) is generated in
         overlapping windows of that length (`window_overlap` frames shared, default a quarter; 4k + 1 frames
         per window, any number in all), each aligned to the first by a Sim(3) on the shared frames and blended
-        over them (`window_blend` "linear" or "none"); see `one4d_model.long_video`.
+        over them (`window_blend` "linear" or "none"); see `one4d_model.pipelines.long_video`.
         """
         if output_type not in OUTPUT_TYPES:
             raise ModelError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
