@@ -148,7 +148,7 @@ def plot_study(study: dict, path: str | Path) -> None:
         for name, run in study["runs"].items():
             steps = sorted(run["steps"], key=int)
             values = [run["steps"][step][metric] for step in steps]
-            axis.plot([int(step) for step in steps], values, marker="o", label=f"{name} base")
+            axis.plot([int(step) for step in steps], values, marker="o", label=name)
         axis.axhline(study["constant"][metric], color="grey", linestyle="--", label="constant / identity")
         axis.axhline(study["vae"][metric], color="black", linestyle=":", label="ground truth through VAE")
         axis.set_xlabel("DLC fine-tuning steps")

@@ -2,14 +2,14 @@
 the geometry it generates for those same clips.
 
     one4d-sanity                         # 1 clip (uv run nox -s sanity)
-    one4d-sanity --clips 4 --max-steps 1500
+    one4d-sanity --clips 4 --max-steps 3000
 
-Training is the default preset's (`tiny-cpu`: the shipped frozen base, DLC, UMC at the paper's ratios) on
-`--clips` synthetic clips only; scoring is `one4d_train.evaluation` on those clips, through `One4DPipeline`
-with the run's sampling defaults and `recover_cameras`, beside the constant answer and the ground truth
-through the VAE. A model that memorises its clips must reach the targets below; missing one means a link of
-encoding, DLC, sampling, decoding or recovery is broken, and the command exits 1. This is not a measure of
-generalisation (the held-out table of `one4d-train` is).
+Training is the default preset's model (`tiny-cpu`: the shipped frozen base, DLC) on the full-video task of
+`--clips` synthetic clips only (see `SETTINGS`); scoring is `one4d_train.evaluation` on those clips, through
+`One4DPipeline` with the run's sampling defaults and `recover_cameras`, beside the constant answer and the
+ground truth through the VAE. A model that memorises its clips must reach the targets below; missing one
+means a link of encoding, DLC, sampling, decoding or recovery is broken, and the command exits 1. This is not
+a measure of generalisation (the held-out table of `one4d-train` is).
 
 The VAE bounds what any model can reach: over the first 16 training scenes the ground truth through the
 shipped VAE scores depth AbsRel 0.015-0.23 (mean 0.10; its absolute error in the normalised scene box is large
@@ -31,20 +31,26 @@ from .arguments import add_set_argument
 TARGETS = {"abs_rel": 0.10, "focal_error": 0.05, "rotation_error_deg": 1.0}
 """Full-video scores the memorised clips must reach (issue 19)."""
 SETTINGS = [
-    "max_steps=600",
-    "save_every=600",
+    "max_steps=1600",
+    "save_every=1600",
     "log_every=50",
     "data.eval_clips=1",
+    "data.task_ratios=[0.0, 0.0, 1.0]",
+    "timestep_shift=1.0",
+    "sampling.shift=1.0",
     "optim.warmup_steps=20",
 ]
-"""The default preset's model and optimisation; fewer steps (one clip is learnt quickly)."""
+"""The default preset's model and optimisation, on the full-video task that the targets score, with noise
+levels drawn uniformly (shift 1) in training and in sampling. Measured on one clip: with the default shift 3
+and the task mix the rotation error stayed at 2.5-3.4 degrees after 1200 steps; full video with shift 1 in
+training reached 1.1 degrees sampled at shift 3 and 0.5-0.7 sampled at shift 1 after 1600 steps."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="one4d-sanity", description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="runs/sanity", help="the run folder (default runs/sanity)")
     parser.add_argument("--clips", type=int, default=1, help="training clips, also the ones scored")
-    parser.add_argument("--max-steps", type=int, help="fine-tuning steps (default 600)")
+    parser.add_argument("--max-steps", type=int, help="fine-tuning steps (default 1600)")
     add_set_argument(parser, "override a training config value, e.g. --set optim.lr=3e-4")
     return parser
 
