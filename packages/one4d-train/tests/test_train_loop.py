@@ -12,6 +12,8 @@ from one4d_train.positions import PositionSchedule
 from one4d_train.trainer import Trainer, build_model
 from safetensors.torch import load_file
 
+from .conftest import kill_during_step
+
 
 def _weights(output_dir):
     return load_file(str(latest_checkpoint(output_dir) / "trainable.safetensors"))
@@ -47,17 +49,7 @@ def test_interrupted_run_resumes_to_the_same_weights_and_log(small_config, monke
     reference.fit(run_eval=False)
 
     interrupted = Trainer(small_config("max_steps=4", name="interrupted"))
-    original_step = Trainer.train_step
-
-    def crash_at_step_three(self):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original_step(self)
-
-    monkeypatch.setattr(Trainer, "train_step", crash_at_step_three)
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.fit(run_eval=False)
-    monkeypatch.setattr(Trainer, "train_step", original_step)
+    kill_during_step(interrupted, 3, monkeypatch)
     assert latest_checkpoint(interrupted.output_dir).name == "step_000002"
 
     resumed = Trainer(small_config("max_steps=4", name="interrupted"), resume=True)

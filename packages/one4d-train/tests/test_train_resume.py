@@ -15,6 +15,8 @@ from one4d_train.metrics_log import read_metrics
 from one4d_train.trainer import Trainer
 from safetensors.torch import load_file
 
+from .conftest import kill_during_step
+
 SMALL_CONFIG = Path(__file__).parent / "small.toml"
 # The default preset's own model and optimisation (shipped frozen one4d-tiny base, its VAE, DLC with rank 32
 # and 2 links, cosine schedule with warm-up), on fewer clips so that encoding them is quick.
@@ -45,17 +47,7 @@ def test_default_preset_resumes_bit_identical_to_an_uninterrupted_run(tmp_path, 
     reference.fit(run_eval=False)
 
     interrupted = Trainer(_default_preset(tmp_path, "interrupted", "max_steps=4"))
-    original_step = Trainer.train_step
-
-    def killed_at_step_three(self):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original_step(self)
-
-    monkeypatch.setattr(Trainer, "train_step", killed_at_step_three)
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.fit(run_eval=False)
-    monkeypatch.setattr(Trainer, "train_step", original_step)
+    kill_during_step(interrupted, 3, monkeypatch)
 
     resumed = Trainer(_default_preset(tmp_path, "interrupted", "max_steps=4"), resume=True)
     assert resumed.step == 2
