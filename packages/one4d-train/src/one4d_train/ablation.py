@@ -20,11 +20,7 @@ from one4d_geometry.cli_errors import run_cli
 from one4d_geometry.files import atomic_write_text
 
 from .arguments import add_config_arguments
-from .config import COUPLINGS, ConfigError, TrainConfig, load_config
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+from .config import COUPLINGS, ConfigError, TrainConfig, load_config, toml_string
 
 
 def _step_time(output_dir: Path) -> float:
@@ -64,10 +60,10 @@ def run_ablation(
     output_dir = Path(output_dir)
     rows: dict[str, dict[str, float]] = {}
     # Every run reads the same clips through the same VAE: encode them once for all (when pre-encoding).
-    shared = [f"data.cache_dir={_toml_string(str(output_dir / 'latent-cache'))}"]
+    shared = [f"data.cache_dir={toml_string(str(output_dir / 'latent-cache'))}"]
     overrides = [*shared, *(overrides or [])]
     first = load_config(
-        config_file, preset, [*overrides, f"output_dir={_toml_string(str(output_dir / 'base'))}"]
+        config_file, preset, [*overrides, f"output_dir={toml_string(str(output_dir / 'base'))}"]
     )
     rows["base (before fine-tuning)"] = base_row(first)
     for coupling in couplings:
@@ -77,8 +73,8 @@ def run_ablation(
             preset,
             [
                 *overrides,
-                f"model.coupling={_toml_string(coupling)}",
-                f"output_dir={_toml_string(str(run_dir))}",
+                f"model.coupling={toml_string(coupling)}",
+                f"output_dir={toml_string(str(run_dir))}",
             ],
         )
         summary = run_training(config)

@@ -118,9 +118,10 @@ def _prune(root: Path, keep_last: int) -> None:
 
 def _check_only_frozen_missing(path: Path, model: torch.nn.Module, incompatible) -> None:
     """A resumed run must get back every parameter that trains; only frozen ones may be absent."""
-    frozen = {_plain_name(n) for n, p in model.named_parameters() if not p.requires_grad}
-    frozen |= {_plain_name(n) for n, _ in model.named_buffers()}
-    missing = [k for k in incompatible.missing_keys if _plain_name(k) not in frozen]
+    # Both sides name tensors as the (possibly wrapped) model does, so they compare as they are.
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    frozen |= {n for n, _ in model.named_buffers()}
+    missing = [k for k in incompatible.missing_keys if k not in frozen]
     unexpected = list(incompatible.unexpected_keys)
     if missing or unexpected:
         problems = []
@@ -132,13 +133,6 @@ def _check_only_frozen_missing(path: Path, model: torch.nn.Module, incompatible)
             f"{path}: the checkpoint does not match this run's model: {'; '.join(problems)}; "
             "resume with the configuration that wrote it (its config.toml)"
         )
-
-
-def _plain_name(name: str) -> str:
-    """A parameter's name without the prefixes DDP / FSDP / torch.compile wrappers add."""
-    for prefix in ("module.", "_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
-        name = name.replace(prefix, "")
-    return name
 
 
 def load_checkpoint(

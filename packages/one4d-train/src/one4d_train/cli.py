@@ -7,7 +7,7 @@ import argparse
 from one4d_geometry.cli_errors import run_cli
 
 from .arguments import add_config_arguments
-from .config import load_config
+from .config import load_config, toml_string
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.output_dir:
-        overrides.append(f"output_dir={_toml_string(args.output_dir)}")
+        overrides.append(f"output_dir={toml_string(args.output_dir)}")
     if args.max_steps is not None:
         overrides.append(f"max_steps={args.max_steps}")
     config = load_config(args.config, args.preset, overrides)
@@ -47,10 +47,6 @@ def _train(args: argparse.Namespace) -> int:
         )
     print(f"one4d-train: checkpoint in {config.output_dir}/checkpoints (step {summary['final_step']})")
     return 0
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 if __name__ == "__main__":

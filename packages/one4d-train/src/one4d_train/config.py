@@ -242,6 +242,11 @@ def _apply(target: Any, updates: dict[str, Any], prefix: str = "") -> None:
             setattr(target, key, _coerce(value, types[key], name))
 
 
+def toml_string(text: str) -> str:
+    """`text` as a TOML basic string, for building `key=value` overrides from paths and names."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like key=value (e.g. optim.lr=3e-4)")

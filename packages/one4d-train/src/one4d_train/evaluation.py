@@ -177,12 +177,18 @@ def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") ->
     return _mean_scores(rows, [])
 
 
-def evaluate_geometry(pipeline, vae, clips: list[Clip], seed: int = 0) -> dict[str, GeometryScores]:
-    """Rows "full_video", "sparse_frames", "single_image" (the model), "constant" and "vae" (references)."""
+def evaluate_geometry(
+    pipeline, vae, clips: list[Clip], seed: int = 0, run_spec=None
+) -> dict[str, GeometryScores]:
+    """Rows "full_video", "sparse_frames", "single_image" (the model), "constant" and "vae" (references),
+    and "shipped" (the shipped `one4d-tiny`'s full video) when `run_spec` is of its kind."""
     # Text to 4D observes nothing, so its scene is not the clip's: no ground truth to score it against.
     rows = {task: evaluate_task(pipeline, clips, task, seed) for task in reversed(FRAME_TASKS)}
     rows["constant"] = constant_reference(clips)
     rows["vae"] = vae_reference(vae, clips, pipeline.device)
+    shipped = None if run_spec is None else shipped_model_row(run_spec, clips, pipeline.device, seed)
+    if shipped is not None:
+        rows["shipped"] = shipped
     return rows
 
 

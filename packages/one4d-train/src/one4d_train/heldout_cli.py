@@ -44,7 +44,7 @@ def _heldout(args) -> int:
 
     from .batches import synthetic_clips
     from .config import model_spec
-    from .evaluation import evaluate_geometry, format_geometry_table, shipped_model_row
+    from .evaluation import evaluate_geometry, format_geometry_table
 
     pipeline = One4DPipeline.from_checkpoint(run)
     chosen = {"num_steps": args.steps, "guidance_scale": args.guidance, "shift": args.shift}
@@ -53,10 +53,7 @@ def _heldout(args) -> int:
     )
     held_out = synthetic_clips(config, held_out=True)
     clips = [held_out.source[i] for i in range(len(held_out))]
-    rows = evaluate_geometry(pipeline, pipeline.vae, clips, config.seed)
-    shipped = shipped_model_row(model_spec(config), clips, pipeline.device, config.seed)
-    if shipped is not None:
-        rows["shipped"] = shipped
+    rows = evaluate_geometry(pipeline, pipeline.vae, clips, config.seed, model_spec(config))
     s = pipeline.sampling
     print(
         f"{len(clips)} held-out scenes; {s.num_steps} steps, guidance {s.guidance_scale}, shift {s.shift}\n"

@@ -21,7 +21,7 @@ from one4d_geometry.cli_errors import run_cli
 from one4d_geometry.files import atomic_path, atomic_write_text
 
 from .arguments import add_set_argument
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, toml_string
 
 METRICS = ("abs_rel", "rotation_error_deg", "focal_error")
 LABELS = {
@@ -29,10 +29,6 @@ LABELS = {
     "rotation_error_deg": "rotation error (deg)",
     "focal_error": "focal error",
 }
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def parse_base(text: str) -> tuple[str, str | None]:
@@ -85,15 +81,16 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
     from .trainer import run_training
 
     output_dir = Path(output_dir)
-    shared = [f"data.cache_dir={_toml_string(str(output_dir / 'latent-cache'))}", "keep_last=100"]
+    shared = [f"data.cache_dir={toml_string(str(output_dir / 'latent-cache'))}", "keep_last=100"]
     study: dict = {"runs": {}}
+    clips: list = []
     for text in bases:
         name, path = parse_base(text)
         if path == "random":
             path = str(random_base(output_dir / "random-base"))
-        settings = [*shared, *overrides, f"output_dir={_toml_string(str(output_dir / name))}"]
+        settings = [*shared, *overrides, f"output_dir={toml_string(str(output_dir / name))}"]
         if path is not None:
-            settings.append(f"model.base_path={_toml_string(path)}")
+            settings.append(f"model.base_path={toml_string(path)}")
         config = load_config(None, "tiny-cpu", settings)
         if not (output_dir / name / "checkpoints" / "latest").is_file():
             run_training(config, run_eval=False)
@@ -103,10 +100,12 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
             "base": path or "shipped",
             "steps": checkpoint_scores(output_dir / name, clips),
         }
-        study["constant"] = asdict(constant_reference(clips))
-        study["vae"] = asdict(vae_reference(build_vae(config.model.vae), clips))
-        study["held_out_clips"] = len(clips)
         atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
+    # Every run shares the held-out scenes and the VAE: the references are the same for all of them.
+    study["constant"] = asdict(constant_reference(clips))
+    study["vae"] = asdict(vae_reference(build_vae(config.model.vae), clips))
+    study["held_out_clips"] = len(clips)
+    atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
     return study
 
 

@@ -31,13 +31,7 @@ from .distributed import (
     unwrap,
     wrap_model,
 )
-from .evaluation import (
-    evaluate_geometry,
-    flatten_scores,
-    format_geometry_table,
-    held_out_losses,
-    shipped_model_row,
-)
+from .evaluation import evaluate_geometry, flatten_scores, format_geometry_table, held_out_losses
 from .losses import draw_noise, flow_matching_loss
 from .metrics_log import MetricsLog
 from .positions import PositionSchedule, sample_positions
@@ -198,10 +192,7 @@ class Trainer:
                 device=self.env.device,
                 sampling=self.sampler(),
             )
-            rows = evaluate_geometry(pipeline, self.vae, self.eval_clips, seed)
-            shipped = shipped_model_row(model_spec(self.config), self.eval_clips, self.env.device, seed)
-            if shipped is not None:
-                rows["shipped"] = shipped
+            rows = evaluate_geometry(pipeline, self.vae, self.eval_clips, seed, model_spec(self.config))
         self.model.train()
         values.update(flatten_scores(rows))
         return values, format_geometry_table(rows)

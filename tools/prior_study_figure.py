@@ -1,0 +1,52 @@
+"""The README's prior-study figure and table: several `one4d-prior` studies (same held-out scenes) merged
+under readable labels.
+
+    uv run one4d-prior --output-dir runs/prior --base shipped --base random \
+        --set save_every=500 --set data.eval_clips=16
+    uv run one4d-prior --output-dir runs/links6 --base shipped --set model.num_links=6 \
+        --set save_every=500 --set data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'
+    uv run one4d-prior --output-dir runs/fvs1 --base shipped --set 'data.task_ratios=[0.0,0.0,1.0]' \
+        --set timestep_shift=1.0 --set sampling.shift=1.0 \
+        --set save_every=500 --set data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'
+    uv run python tools/prior_study_figure.py docs/images/prior_study \
+        "random base, 2 links=runs/prior:random" \
+        "shipped base, 2 links (default)=runs/prior:shipped" \
+        "shipped base, 6 links=runs/links6:shipped" \
+        "shipped base, full video only, shift 1=runs/fvs1:shipped"
+
+Writes OUT.json and OUT.png and prints the Markdown table. The studies must share their references (the
+same held-out scenes and VAE); a mismatch is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from one4d_geometry.files import atomic_write_text
+from one4d_train.prior_study import format_study, plot_study
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    out, arms = Path(argv[0]), argv[1:]
+    merged: dict = {"runs": {}}
+    for arm in arms:
+        label, _, source = arm.partition("=")
+        folder, _, run = source.rpartition(":")
+        study = json.loads((Path(folder) / "study.json").read_text())
+        for key in ("constant", "vae", "held_out_clips"):
+            if merged.setdefault(key, study[key]) != study[key]:
+                raise SystemExit(f"{folder}: its {key} differs from the other studies' (other scenes?)")
+        merged["runs"][label] = study["runs"][run]
+    atomic_write_text(out.with_suffix(".json"), json.dumps(merged, indent=2) + "\n")
+    plot_study(merged, out.with_suffix(".png"))
+    print(format_study(merged))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
