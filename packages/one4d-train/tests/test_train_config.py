@@ -61,6 +61,12 @@ def test_bad_values_are_named(override, message):
         load_config(overrides=[override])
 
 
+def test_xyz_condition_needs_the_dlc_coupling():
+    with pytest.raises(ConfigError, match="model.xyz_condition"):
+        load_config(overrides=['model.coupling="channel"', "model.xyz_condition=true"])
+    assert load_config(overrides=["model.xyz_condition=true"]).model.xyz_condition
+
+
 def test_only_cpu_sized_bases_may_be_trained(tmp_path):
     paths = [f'{key}="{tmp_path}"' for key in ("model.base_path", "model.vae")]
     with pytest.raises(ConfigError, match="model.train_base"):

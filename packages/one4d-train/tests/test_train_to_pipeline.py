@@ -53,6 +53,16 @@ def test_the_pipeline_rebuilds_the_trained_model_and_generates(small_config, tmp
     assert json.loads((out / "intrinsics.json").read_text())["width"] == 32
 
 
+def test_a_run_with_the_xyz_condition_departure_rebuilds_as_trained(small_config):
+    trainer = Trainer(small_config("max_steps=1", "model.xyz_condition=true"))
+    trainer.fit(run_eval=False)
+    pipeline = One4DPipeline.from_checkpoint(trainer.output_dir)
+    assert pipeline.transformer.xyz_condition
+    trained, rebuilt = trainer.core.state_dict(), pipeline.transformer.state_dict()
+    assert trained.keys() == rebuilt.keys()
+    assert all(torch.equal(trained[k], rebuilt[k]) for k in trained)
+
+
 def test_generate_from_frames_and_its_errors(small_config, tmp_path, capsys):
     trainer = Trainer(small_config("max_steps=1"))
     trainer.fit(run_eval=False)

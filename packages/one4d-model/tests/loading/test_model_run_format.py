@@ -58,6 +58,21 @@ def test_a_bare_model_saved_with_save_trainable_loads_in_the_pipeline(tmp_path):
     assert pipe.sampling == SamplerConfig()  # a bare file records the paper's sampling defaults
 
 
+def test_the_xyz_condition_departure_is_recorded_and_rebuilt(tmp_path):
+    from one4d_model.loading.run_format import load_trainable
+
+    torch.manual_seed(0)
+    model = build_one4d_transformer("tiny", lora_rank=4, num_links=1, xyz_condition=True)
+    path = tmp_path / "cond.safetensors"
+    save_trainable(model, path)
+    assert read_spec(path).xyz_condition
+    pipe = One4DPipeline.from_checkpoint(path)
+    assert pipe.transformer.xyz_condition and pipe.transformer.xyz_patch_embedding.in_channels == 36
+    plain = build_one4d_transformer("tiny", lora_rank=4, num_links=1)
+    with pytest.raises(ModelError, match=r"xyz_patch_embedding.weight has shape \(48, 36, 1, 2, 2\)"):
+        load_trainable(plain, path)
+
+
 def test_files_without_a_spec_are_refused_by_name(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(1)}, str(path))

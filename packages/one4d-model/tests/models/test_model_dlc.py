@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from one4d_model.errors import ModelError
 from one4d_model.testing import make_tiny_inputs as make_inputs
 from one4d_model.testing import perturb_
 
@@ -137,3 +138,26 @@ def test_spatial_size_not_divisible_by_patch_raises(make_model):
 def test_unknown_coupling_raises(make_model):
     with pytest.raises(ValueError, match="coupling"):
         make_model(coupling="late-fusion")
+
+
+@torch.no_grad()
+def test_xyz_condition_feeds_the_conditioning_to_the_xyz_branch(make_model, inputs):
+    """The departure `xyz_condition`: at init the XYZ branch is the base on cat([xyz, mask, cond]) (the
+    whole base patch embedding copied), the RGB branch is unchanged; without it the XYZ branch ignores the
+    conditioning while the links are zero."""
+    model = make_model(xyz_condition=True)
+    out = model(**inputs)
+    ctx = (inputs["timestep"], inputs["encoder_hidden_states"], inputs["encoder_hidden_states_image"])
+    xyz_in = torch.cat([inputs["xyz_latents"], inputs["cond_mask"], inputs["cond_latents"]], dim=1)
+    torch.testing.assert_close(out.xyz, model.base(xyz_in, *ctx).sample, atol=ATOL, rtol=0)
+    torch.testing.assert_close(out.rgb, base_outputs(model, inputs)[0], atol=ATOL, rtol=0)
+
+    other_cond = {**inputs, "cond_latents": inputs["cond_latents"] + 1.0}
+    assert (model(**other_cond).xyz - out.xyz).abs().max() > 1e-3
+    plain = make_model()
+    torch.testing.assert_close(plain(**other_cond).xyz, plain(**inputs).xyz, atol=0, rtol=0)
+
+
+def test_xyz_condition_is_a_dlc_option(make_model):
+    with pytest.raises(ModelError, match="xyz_condition is an option of the dlc coupling"):
+        make_model(coupling="channel", xyz_condition=True)

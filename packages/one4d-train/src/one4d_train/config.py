@@ -53,6 +53,9 @@ class ModelConfig:
     lora_dropout: float = 0.0
     num_links: int = 5
     link_blocks: list[int] | None = None
+    # A departure from the paper (measured in the README's experiment table): the XYZ branch reads the UMC
+    # conditioning latents and mask as the RGB branch does, instead of only through the control links.
+    xyz_condition: bool = False
     train_base: bool = False  # only for the CPU-sized variants (e.g. to train a random test base)
     gradient_checkpointing: bool = False
     attention_backend: str = "native"
@@ -309,6 +312,12 @@ def validate(config: TrainConfig) -> None:
     need(0 <= m.lora_dropout < 1, "model.lora_dropout", "a value in [0, 1)", m.lora_dropout)
     need(m.num_links >= 0, "model.num_links", "a non-negative integer", m.num_links)
     need(
+        not (m.xyz_condition and m.coupling != "dlc"),
+        "model.xyz_condition",
+        "false unless model.coupling = 'dlc' (the option feeds the conditioning to the XYZ branch)",
+        m.xyz_condition,
+    )
+    need(
         not (m.train_base and m.variant not in CPU_VARIANTS),
         "model.train_base",
         f"false for the Wan variants (the base stays frozen; only {CPU_VARIANTS} may train it)",
@@ -434,6 +443,7 @@ def model_spec(config: TrainConfig):
         lora_dropout=m.lora_dropout,
         num_links=m.num_links,
         link_blocks=m.link_blocks,
+        xyz_condition=m.xyz_condition,
         base_trained=m.train_base,
         attention_backend=m.attention_backend,
         vae=m.vae,

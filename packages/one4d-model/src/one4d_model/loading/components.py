@@ -48,6 +48,7 @@ def build_transformer(
         lora_dropout=spec.lora_dropout,
         num_links=spec.num_links,
         link_blocks=spec.link_blocks,
+        xyz_condition=spec.xyz_condition,
         gradient_checkpointing=gradient_checkpointing,
         attention_backend=spec.attention_backend,
         config_overrides=spec.config_overrides or None,

@@ -70,6 +70,7 @@ def describe_model(model: One4DTransformer) -> ModelSpec:
         lora_alpha=layer.alpha,
         num_links=len(model.link_blocks),
         link_blocks=list(model.link_blocks),
+        xyz_condition=model.xyz_condition,
         vae=default_vae(variant),
     )
 

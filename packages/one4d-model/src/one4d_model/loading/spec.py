@@ -54,6 +54,7 @@ class ModelSpec:
     lora_targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
     num_links: int = 5
     link_blocks: list[int] | None = None
+    xyz_condition: bool = False  # a departure: the XYZ branch reads the UMC conditioning too
     base_trained: bool = False  # the run's weights file holds base tensors too (CPU-sized bases only)
     attention_backend: str = "native"
     vae: str = TINY_NAME  # one of NAMED_VAES or a local path

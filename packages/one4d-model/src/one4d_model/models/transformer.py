@@ -63,10 +63,13 @@ class One4DTransformer(nn.Module):
         num_links: int = 5,
         gradient_checkpointing: bool = False,
         attention_backend: str = "native",
+        xyz_condition: bool = False,
     ) -> None:
         super().__init__()
         if coupling not in COUPLINGS:
             raise ModelError(f"coupling must be one of {list(COUPLINGS)}, got {coupling!r}")
+        if xyz_condition and coupling != "dlc":
+            raise ModelError(f"xyz_condition is an option of the dlc coupling, not of {coupling!r}")
         cfg = base.config
         if cfg.in_channels <= 2 * cfg.out_channels:
             raise ModelError(
@@ -75,6 +78,7 @@ class One4DTransformer(nn.Module):
             )
         self.base = base
         self.coupling = coupling
+        self.xyz_condition = xyz_condition
         self.base.requires_grad_(False)
         self.branches = ("rgb", "xyz") if coupling == "dlc" else ("shared",)
         self.gradient_checkpointing = gradient_checkpointing
@@ -88,8 +92,11 @@ class One4DTransformer(nn.Module):
         # XYZ input: its own Conv3d(16 -> dim). DLC/spatial: a copy of the base's first 16 input channels
         # (the noisy-latent ones) and its bias. Channel: the extra input channels of a widened patch
         # embedding, zero so the base behaviour is preserved (the base's own 36 channels stay frozen).
+        # xyz_condition (a departure from the paper, which feeds the conditioning to the RGB branch only):
+        # Conv3d(36 -> dim), a copy of the whole base patch embedding, so the XYZ branch reads the UMC mask
+        # and conditioning latents beside its noisy latents, pixel-aligned, from its first layer.
         self.xyz_patch_embedding = nn.Conv3d(
-            latent_ch,
+            cfg.in_channels if xyz_condition else latent_ch,
             dim,
             kernel_size=cfg.patch_size,
             stride=cfg.patch_size,
@@ -100,7 +107,7 @@ class One4DTransformer(nn.Module):
             if coupling == "channel":
                 self.xyz_patch_embedding.weight.zero_()
             else:
-                self.xyz_patch_embedding.weight.copy_(weight[:, :latent_ch])
+                self.xyz_patch_embedding.weight.copy_(weight[:, : self.xyz_patch_embedding.in_channels])
                 self.xyz_patch_embedding.bias.copy_(base.patch_embedding.bias)
         # XYZ output head: a copy of the base proj_out (channel: the widened half of the head).
         self.xyz_proj_out = copy.deepcopy(base.proj_out).requires_grad_(True)
@@ -262,6 +269,8 @@ class One4DTransformer(nn.Module):
     def _forward_dlc(self, rgb_input, xyz_latents, temb, timestep_proj, context, rotary_emb) -> One4DOutput:
         grid = self._patch_grid(xyz_latents)
         rgb_tokens = _tokens(self.base.patch_embedding(rgb_input))
+        if self.xyz_condition:  # rgb_input's channels after the noisy latents: mask and conditioning
+            xyz_latents = torch.cat([xyz_latents, rgb_input[:, xyz_latents.shape[1] :]], dim=1)
         xyz_tokens = _tokens(_in_dtype_of(self.xyz_patch_embedding, xyz_latents))
         hidden = torch.cat([rgb_tokens, xyz_tokens.to(rgb_tokens.dtype)], dim=0)
         # Both branches of a sample share its condition embeddings: computed for B, repeated for 2B rows.
