@@ -99,6 +99,8 @@ def test_base_stage_pretrains_a_wan_inp_base_that_loads_as_one4d_tiny(vae_stage,
 def test_pretrain_rejects_unknown_settings(capsys, tmp_path):
     assert pretrain_main(["vae", "--output-dir", str(tmp_path), "--set", "stepz=3"]) == 2
     assert "unknown setting 'stepz'" in capsys.readouterr().err
+    assert pretrain_main(["base", "--output-dir", str(tmp_path), "--set", "variant=wan2.1-fun-14b-inp"]) == 2
+    assert "setting 'variant': expected one of ('one4d-tiny', 'one4d-tiny-p1')" in capsys.readouterr().err
 
 
 def test_ablation_trains_each_coupling_under_the_same_budget_and_prints_one_table(tmp_path):

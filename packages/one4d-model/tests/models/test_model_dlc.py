@@ -161,3 +161,21 @@ def test_xyz_condition_feeds_the_conditioning_to_the_xyz_branch(make_model, inpu
 def test_xyz_condition_is_a_dlc_option(make_model):
     with pytest.raises(ModelError, match="xyz_condition is an option of the dlc coupling"):
         make_model(coupling="channel", xyz_condition=True)
+
+
+@torch.no_grad()
+def test_the_dense_tiny_variant_has_one_token_per_latent_pixel():
+    """`one4d-tiny-p1` (token-density experiment): 1 x 1 patches, 4x the tokens of `one4d-tiny`."""
+    from one4d_model import build_one4d_transformer
+
+    counts = {}
+    for variant in ("one4d-tiny", "one4d-tiny-p1"):
+        torch.manual_seed(0)
+        model = build_one4d_transformer(variant, base_path=None, lora_rank=4, num_links=1)
+        if variant == "one4d-tiny-p1":
+            inputs = make_inputs(batch=1, variant="one4d-tiny-p1")
+            out = model(**inputs)
+            assert out.xyz.shape == inputs["xyz_latents"].shape
+        grid = model._patch_grid(torch.zeros(1, 16, 2, 4, 6))
+        counts[variant] = grid[0] * grid[1] * grid[2]
+    assert counts == {"one4d-tiny": 12, "one4d-tiny-p1": 48}

@@ -21,8 +21,8 @@ import tomli_w
 from one4d_geometry.errors import One4DError
 from one4d_geometry.files import atomic_write_text
 
-VARIANTS = ("tiny", "one4d-tiny", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
-CPU_VARIANTS = ("tiny", "one4d-tiny")
+VARIANTS = ("tiny", "one4d-tiny", "one4d-tiny-p1", "wan2.1-fun-1.3b-inp", "wan2.1-fun-14b-inp")
+CPU_VARIANTS = ("tiny", "one4d-tiny", "one4d-tiny-p1")
 NAMED_VAES = ("one4d-tiny", "linear-patch", "tiny")
 COUPLINGS = ("dlc", "channel", "spatial")
 DATA_SOURCES = ("synthetic", "datasets", "cache")

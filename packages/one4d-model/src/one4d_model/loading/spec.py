@@ -105,4 +105,4 @@ class ModelSpec:
 def default_vae(variant: str) -> str:
     """The VAE a spec of `variant` names when nobody said otherwise: the shipped one for the tiny One4D, the
     random tiny Wan VAE for the test variant, else none (a local path must be given)."""
-    return {TINY_NAME: TINY_NAME, "tiny": "tiny"}.get(variant, "")
+    return {TINY_NAME: TINY_NAME, f"{TINY_NAME}-p1": TINY_NAME, "tiny": "tiny"}.get(variant, "")

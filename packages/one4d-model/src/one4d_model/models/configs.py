@@ -67,6 +67,10 @@ WAN_CONFIGS: dict[str, dict[str, Any]] = {
         "added_kv_proj_dim": 128,
     },
 }
+# The tiny One4D at 4x the token density (latent patch 1 x 1 instead of 2 x 2: a 9 x 64 x 96 clip is 288
+# tokens, not 72): a controlled experiment of issue 19 on what limits generalisation. Nothing ships on it; its
+# base is pretrained with `one4d-pretrain base --set variant=one4d-tiny-p1`.
+WAN_CONFIGS["one4d-tiny-p1"] = {**WAN_CONFIGS["one4d-tiny"], "patch_size": (1, 1, 1)}
 
 TEXT_CONTEXT_TOKENS = 512
 """Wan's I2V attention processor assumes exactly this many text tokens after the image tokens."""

@@ -26,6 +26,7 @@ from one4d_model.models.tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from one4d_model.models.vae import build_vae
 from one4d_model.pipelines.flow_matching import add_noise, sample_training_sigmas, timesteps_from_sigmas
 
+from ..config import ConfigError
 from ..positions import PositionItems
 from ..schedule import build_scheduler
 from .common import StageLog, apply_update, atomic_save_pretrained, load_stage_state, save_stage_state
@@ -33,11 +34,14 @@ from .common import StageLog, apply_update, atomic_save_pretrained, load_stage_s
 TRAIN_SEED = 23
 HELD_OUT_SEED = 2_000_003
 FIXED_SIGMAS = (0.25, 0.5, 0.75)
+BASE_VARIANTS = (TINY_NAME, f"{TINY_NAME}-p1")
+"""The bases this stage pretrains: the tiny One4D's, and the same at 4x the token density (an experiment)."""
 
 
 @dataclass
 class BaseStageConfig:
     vae: str = ""  # the stage-1 VAE file (default: the packaged one)
+    variant: str = TINY_NAME  # or "one4d-tiny-p1" (the same base at 4x the token density, an experiment)
     init: str = ""  # a diffusers folder to start from (e.g. the shipped base, to pretrain it longer)
     steps: int = 4000
     batch_size: int = 8
@@ -136,6 +140,8 @@ def train_base_stage(output_dir: str | Path, config: BaseStageConfig | None = No
     """Pretrain the tiny base into `output_dir` (resuming from its last state); returns the diffusers folder
     of the result (`output_dir/base`), loadable with `WanTransformer3DModel.from_pretrained`."""
     config = config or BaseStageConfig()
+    if config.variant not in BASE_VARIANTS:
+        raise ConfigError(f"setting 'variant': expected one of {BASE_VARIANTS}, got {config.variant!r}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     vae = build_vae(config.vae or TINY_NAME)
@@ -147,7 +153,7 @@ def train_base_stage(output_dir: str | Path, config: BaseStageConfig | None = No
     if config.init:
         model = WanTransformer3DModel.from_pretrained(config.init)
     else:
-        model = WanTransformer3DModel(**wan_config(TINY_NAME))
+        model = WanTransformer3DModel(**wan_config(config.variant))
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.99)
     )
