@@ -44,11 +44,22 @@ def test_shipped_weights_learnt_the_xyz_branch(tmp_path):
     load_trainable(trainer.core, TINY_DLC_FILE)
     after = held_out_losses(trainer.core, trainer.eval_data, seed=0)
     assert after["val_loss_xyz"] < 0.5 * before["val_loss_xyz"], (before, after)
+    assert after["val_xyz_explained"] > before["val_xyz_explained"], (before, after)
     pipeline = One4DPipeline.from_checkpoint(TINY_NAME)
     weights = dict(pipeline.transformer.named_parameters())
     name = next(k for k in weights if "lora_B" in k and "xyz" in k)
     torch.testing.assert_close(weights[name], dict(trainer.core.named_parameters())[name])
     assert weights[name].abs().sum() > 0
+
+
+def test_explained_variance_is_zero_for_the_channel_means_and_one_for_the_truth():
+    from one4d_train.evaluation import explained_variance
+
+    target = torch.randn(3, 4, 2, 5, 5) * torch.arange(1.0, 5.0).view(1, 4, 1, 1, 1) + 7.0
+    means = target.mean(dim=(0, 2, 3, 4), keepdim=True).expand_as(target)
+    assert explained_variance(target, target) == 1.0
+    assert abs(explained_variance(means, target)) < 1e-6
+    assert explained_variance(torch.zeros_like(target), target) < -1.0  # worse than the means: negative
 
 
 def test_a_local_folder_of_that_name_wins_over_the_shipped_model(tmp_path, monkeypatch):

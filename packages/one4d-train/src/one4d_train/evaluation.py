@@ -31,6 +31,7 @@ from one4d_geometry.metrics import (
     relative_rotation_errors_deg,
 )
 from one4d_geometry.recovery import CameraRecovery, recover_cameras
+from one4d_model.pipelines.flow_matching import timesteps_from_sigmas
 
 FIXED_SIGMAS = (0.25, 0.5, 0.75)
 """Noise levels of the held-out flow-matching loss (with fixed noise, so it is comparable across steps)."""
@@ -51,10 +52,21 @@ class GeometryScores:
     psnr: float = math.nan  # RGB of the frames that were not given (single-image and sparse tasks)
 
 
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    """1 - MSE / variance of `target` (B, C, ...) about its per-channel means: 0 for the per-channel mean
+    answer, 1 for a perfect prediction (the coefficient of determination, R^2)."""
+    target = target.float()
+    centred = target - target.mean(dim=[d for d in range(target.dim()) if d != 1], keepdim=True)
+    return 1.0 - float((predicted.float() - target).pow(2).mean()) / max(float(centred.pow(2).mean()), 1e-12)
+
+
 @torch.no_grad()
 def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, float]:
     """Flow-matching loss (RGB, XYZ and their sum) of the full-video task over every held-out clip, at the
-    sigmas `FIXED_SIGMAS` with fixed noise, so values are comparable across steps and runs."""
+    sigmas `FIXED_SIGMAS` with fixed noise, so values are comparable across steps and runs; and
+    `val_xyz_explained`: how much of the XYZ latents' variance the model predicts from the full video at
+    sigma 1 (pure noise in, x0 = noise - velocity out). That is the part of geometry that must come from the
+    frames; the flow-matching loss at lower sigmas can fall while it stays near 0 (issue 19)."""
     from .losses import flow_matching_loss
 
     was_training = model.training
@@ -76,12 +88,23 @@ def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, flo
         terms = flow_matching_loss(model, batch, sigmas, noise_rgb, noise_xyz)
         rgb.append(float(terms.rgb.mean()))
         xyz.append(float(terms.xyz.mean()))
+    explained = _xyz_explained_at_sigma_one(model, batch, gen)
     model.train(was_training)
     return {
         "val_loss": float(np.mean(rgb) + np.mean(xyz)),
         "val_loss_rgb": float(np.mean(rgb)),
         "val_loss_xyz": float(np.mean(xyz)),
+        "val_xyz_explained": explained,
     }
+
+
+def _xyz_explained_at_sigma_one(model: torch.nn.Module, batch, gen: torch.Generator) -> float:
+    noise_rgb = torch.randn(batch.rgb.shape, generator=gen).to(batch.rgb)
+    noise_xyz = torch.randn(batch.xyz.shape, generator=gen).to(batch.xyz)
+    sigmas = torch.ones(batch.rgb.shape[0], device=batch.rgb.device)
+    timesteps = timesteps_from_sigmas(sigmas)
+    out = model(noise_rgb, noise_xyz, batch.cond, batch.mask, timesteps, batch.text, batch.image)
+    return explained_variance(noise_xyz - out.xyz, batch.xyz)
 
 
 def _frame_scores(

@@ -288,7 +288,8 @@ class Trainer:
 def _format_losses(label: str, values: dict[str, float]) -> str:
     return (
         f"[held-out, {label}] flow-matching loss {values['val_loss']:.4f} "
-        f"(RGB {values['val_loss_rgb']:.4f}, XYZ {values['val_loss_xyz']:.4f})"
+        f"(RGB {values['val_loss_rgb']:.4f}, XYZ {values['val_loss_xyz']:.4f}); XYZ variance explained "
+        f"from the frames at sigma 1: {values['val_xyz_explained']:.3f}"
     )
 
 
