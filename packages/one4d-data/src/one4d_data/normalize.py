@@ -56,6 +56,9 @@ class PointmapNormalization:
         return points.astype(dtype, copy=False) * dtype.type(self.scale) + self.center.astype(dtype)
 
 
+UNIT_NORMALIZATION = PointmapNormalization(np.zeros(3), 1.0)
+"""The identity transform: how generated pointmaps are read (they stay in the model's normalized units)."""
+
 NORMALIZATION_PERCENTILES = (1.0, 99.0)
 NORMALIZATION_MARGIN = 1.2
 """The box of the 1st-99th percentiles, enlarged by 20 %, maps to [-1, 1]: on the synthetic scenes 0.3 % of

@@ -21,7 +21,12 @@ import numpy as np
 import torch
 from one4d_data.clip import Clip
 from one4d_data.dataset import collate_samples
-from one4d_data.normalize import decode_pointmaps, encode_pointmaps, robust_normalization
+from one4d_data.normalize import (
+    UNIT_NORMALIZATION,
+    decode_pointmaps,
+    encode_pointmaps,
+    robust_normalization,
+)
 from one4d_data.synthetic import FOCAL_RANGE
 from one4d_data.umc import FRAME_TASKS, TASKS
 from one4d_geometry.errors import RecoveryError
@@ -182,14 +187,22 @@ def constant_reference(clips: list[Clip]) -> GeometryScores:
 
 
 @torch.no_grad()
-def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") -> GeometryScores:
-    """True pointmaps through the VAE (encode, decode, read the code back) and recovered like the model's."""
+def pointmap_latents(vae, clip: Clip, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The clip's true pointmaps as VAE latents (1, 16, f, h, w), coded in the clip's own normalization."""
+    norm = robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
+    points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
+    code = encode_pointmaps(points, torch.from_numpy(clip.valid), norm).permute(3, 0, 1, 2)[None]
+    return vae.encode(code.to(device))
+
+
+@torch.no_grad()
+def score_pointmap_latents(vae, latents: list[torch.Tensor], clips: list[Clip], norms=None) -> GeometryScores:
+    """Pointmap latents (one (1, 16, f, h, w) per clip) decoded, read back (in `norms`, one per clip, or in
+    the model's own units as the pipeline does), recovered and scored like the model's full-video output."""
     rows: list[tuple[float, ...] | None] = []
-    for clip in clips:
-        norm = robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
-        points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
-        code = encode_pointmaps(points, torch.from_numpy(clip.valid), norm).permute(3, 0, 1, 2)[None]
-        decoded = vae.decode(vae.encode(code.to(device))).float()[0].permute(1, 2, 3, 0).cpu().numpy()
+    for index, (latent, clip) in enumerate(zip(latents, clips, strict=True)):
+        norm = UNIT_NORMALIZATION if norms is None else norms[index]
+        decoded = vae.decode(latent).float()[0].permute(1, 2, 3, 0).cpu().numpy()
         read = decode_pointmaps(decoded, norm)
         recovery = _recover(read.points, read.valid, read.reliable)
         if recovery is None:
@@ -198,6 +211,13 @@ def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") ->
         frames = np.arange(clip.num_frames)
         rows.append(_frame_scores(recovery.depth, recovery.c2w, recovery.focal, clip, frames))
     return _mean_scores(rows, [])
+
+
+def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") -> GeometryScores:
+    """True pointmaps through the VAE (encode, decode, read the code back) and recovered like the model's."""
+    latents = [pointmap_latents(vae, clip, device) for clip in clips]
+    norms = [robust_normalization(clip.pointmaps, clip.valid, where=clip.name) for clip in clips]
+    return score_pointmap_latents(vae, latents, clips, norms)
 
 
 def evaluate_geometry(

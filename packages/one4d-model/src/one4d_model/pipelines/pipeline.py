@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from one4d_data.normalize import PointmapNormalization, decode_pointmaps
+from one4d_data.normalize import UNIT_NORMALIZATION, decode_pointmaps
 from one4d_data.umc import TASKS, TEXT_TASK, conditioning_video, observed_frame_mask, pack_frame_mask
 from tqdm.auto import tqdm
 
@@ -39,8 +39,6 @@ from .sampling import JointLatents, SamplerConfig, make_scheduler, sample_joint
 
 OUTPUT_TYPES = ("np", "pt", "latent")
 CALLBACK_TENSOR_INPUTS = ("latents",)
-
-_UNIT = PointmapNormalization(np.zeros(3), 1.0)  # generated pointmaps stay in the model's units
 
 
 @dataclass
@@ -357,7 +355,7 @@ class One4DPipeline:
             out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
             out_xyz = self.vae.decode(latents.xyz).float()[0]
         as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
-        decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), _UNIT)
+        decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), UNIT_NORMALIZATION)
         return WindowOutput(as_uint8, decoded.points, decoded.valid, decoded.saturated)
 
     def _windows(self, count: int, window: int | None, overlap: int | None) -> list[range]:
