@@ -58,7 +58,7 @@ def test_prior_study_table_and_plot(tmp_path):
     study = {
         "runs": {
             "random": {"steps": {"500": scores(0.5), "1000": scores(0.45)}},
-            "shipped": {"steps": {"500": scores(0.4), "1000": scores(0.3)}},
+            "shipped": {"steps": {"500": scores(0.4), "1000": {**scores(0.3), "xyz_explained": 0.25}}},
         },
         "constant": scores(0.42),
         "vae": scores(0.05),
@@ -66,5 +66,26 @@ def test_prior_study_table_and_plot(tmp_path):
     table = format_study(study)
     assert "| shipped | 1000 | 0.300 |" in table and "| random | 500 | 0.500 |" in table
     assert "ground truth through the VAE | - | 0.050" in table
+    # Studies written before `xyz_explained` existed show "-" there; the references are 0 and 1 by definition.
+    assert "| shipped | 1000 | 0.300 |" in table and table.count("| 0.250 |") == 1
+    assert "| random | 500 | 0.500 | 0.500 | 30.0 % | 9.00 deg | 16/16 | - |" in table
+    assert table.endswith("| 16/16 | 1.000 |")
     plot_study(study, tmp_path / "study.png")
     assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one4d_prior_trains_scores_each_checkpoint_and_writes_its_study(tmp_path, capsys):
+    import json
+
+    from one4d_train.prior_study import main as prior_main
+
+    out = tmp_path / "prior"
+    settings = ["max_steps=2", "save_every=1", "batch_size=1", "data.num_clips=2", "data.eval_clips=2"]
+    settings += ["sampling.steps=2"]
+    assert prior_main(["--output-dir", str(out), "--base", "random", *[f"--set={s}" for s in settings]]) == 0
+    study = json.loads((out / "study.json").read_text())
+    steps = study["runs"]["random"]["steps"]
+    assert list(steps) == ["1", "2"] and study["held_out_clips"] == 2
+    assert all(math.isfinite(s["xyz_explained"]) and s["clips"] == 2 for s in steps.values())
+    assert (out / "study.png").is_file()
+    assert "| random | 2 |" in capsys.readouterr().out

@@ -23,12 +23,15 @@ from one4d_geometry.files import atomic_path, atomic_write_text
 from .arguments import add_set_argument
 from .config import ConfigError, load_config, toml_string
 
-METRICS = ("abs_rel", "rotation_error_deg", "focal_error")
+METRICS = ("abs_rel", "rotation_error_deg", "focal_error", "xyz_explained")
 LABELS = {
     "abs_rel": "depth AbsRel",
     "rotation_error_deg": "rotation error (deg)",
     "focal_error": "focal error",
+    "xyz_explained": "XYZ variance explained at sigma 1",
 }
+REFERENCE_EXPLAINED = {"constant": 0.0, "vae": 1.0}
+"""`xyz_explained` of the references: the per-channel mean answer explains nothing, the truth all of it."""
 
 
 def parse_base(text: str) -> tuple[str, str | None]:
@@ -55,13 +58,16 @@ def random_base(folder: Path) -> Path:
     return folder
 
 
-def checkpoint_scores(run_dir: Path, clips: list) -> dict[str, dict[str, float]]:
-    """Full-video geometry of every kept checkpoint of a run on `clips` (the pipeline's defaults)."""
+def checkpoint_scores(run_dir: Path, held_out, seed: int) -> dict[str, dict[str, float]]:
+    """Full-video geometry of every kept checkpoint of a run on the `held_out` clip dataset (the pipeline's
+    defaults), and `xyz_explained`: its held-out `val_xyz_explained` (the evaluation's sigma-1 R^2)."""
     from one4d_model import One4DPipeline
 
+    from .batches import EncodedBatches
     from .checkpoint import STEP_DIR, checkpoint_root
-    from .evaluation import evaluate_task
+    from .evaluation import evaluate_task, held_out_losses
 
+    clips = [held_out.source[i] for i in range(len(held_out))]
     scores = {}
     root = checkpoint_root(run_dir)
     steps = sorted((int(m.group(1)), p) for p in root.glob("step_*") if (m := STEP_DIR.match(p.name)))
@@ -69,6 +75,10 @@ def checkpoint_scores(run_dir: Path, clips: list) -> dict[str, dict[str, float]]
         pipeline = One4DPipeline.from_checkpoint(folder)
         pipeline.set_progress_bar_config(disable=True)
         scores[str(step)] = asdict(evaluate_task(pipeline, clips, "full_video"))
+        encoders = (pipeline.vae, pipeline.text_encoder, pipeline.image_encoder)
+        batches = EncodedBatches(held_out, held_out.seed, *encoders, pipeline.device)
+        losses = held_out_losses(pipeline.transformer, batches, seed)
+        scores[str(step)]["xyz_explained"] = losses["val_xyz_explained"]
     return scores
 
 
@@ -98,7 +108,7 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
         clips = [held_out.source[i] for i in range(len(held_out))]
         study["runs"][name] = {
             "base": path or "shipped",
-            "steps": checkpoint_scores(output_dir / name, clips),
+            "steps": checkpoint_scores(output_dir / name, held_out, config.seed),
         }
         atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
     # Every run shares the held-out scenes and the VAE: the references are the same for all of them.
@@ -116,22 +126,26 @@ def format_study(study: dict) -> str:
         return "-" if value is None or not math.isfinite(value) else format(value * scale, fmt)
 
     lines = [
-        "| base | fine-tuning steps | depth AbsRel | delta<1.25 | focal error | rotation error | recovered |",
-        "|---|---|---|---|---|---|---|",
+        "| base | fine-tuning steps | depth AbsRel | delta<1.25 | focal error | rotation error | recovered "
+        "| XYZ explained at sigma 1 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
-    def row(label: str, steps: str, s: dict) -> str:
+    def row(label: str, steps: str, s: dict, explained: float | None) -> str:
         return (
             f"| {label} | {steps} | {cell(s['abs_rel'], '.3f')} | {cell(s['delta'], '.3f')} | "
             f"{cell(s['focal_error'], '.1f', 100)} % | {cell(s['rotation_error_deg'], '.2f')} deg | "
-            f"{s['recovered']}/{s['clips']} |"
+            f"{s['recovered']}/{s['clips']} | {cell(explained, '.3f')} |"
         )
 
     for name, run in study["runs"].items():
         for step, scores in run["steps"].items():
-            lines.append(row(name, str(step), scores))
-    lines.append(row("reference: constant depth, identity cameras, mean focal", "-", study["constant"]))
-    lines.append(row("reference: ground truth through the VAE", "-", study["vae"]))
+            lines.append(row(name, str(step), scores, scores.get("xyz_explained")))
+    for key, label in (
+        ("constant", "reference: constant depth, identity cameras, mean focal (XYZ: channel means)"),
+        ("vae", "reference: ground truth through the VAE"),
+    ):
+        lines.append(row(label, "-", study[key], REFERENCE_EXPLAINED[key]))
     return "\n".join(lines)
 
 
@@ -145,11 +159,12 @@ def plot_study(study: dict, path: str | Path) -> None:
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
     for axis, metric in zip(axes, METRICS, strict=True):
         for name, run in study["runs"].items():
-            steps = sorted(run["steps"], key=int)
+            steps = [step for step in sorted(run["steps"], key=int) if metric in run["steps"][step]]
             values = [run["steps"][step][metric] for step in steps]
             axis.plot([int(step) for step in steps], values, marker="o", label=name)
-        axis.axhline(study["constant"][metric], color="grey", linestyle="--", label="constant / identity")
-        axis.axhline(study["vae"][metric], color="black", linestyle=":", label="ground truth through VAE")
+        references = {key: study[key].get(metric, REFERENCE_EXPLAINED[key]) for key in REFERENCE_EXPLAINED}
+        axis.axhline(references["constant"], color="grey", linestyle="--", label="constant / identity")
+        axis.axhline(references["vae"], color="black", linestyle=":", label="ground truth through VAE")
         axis.set_xlabel("DLC fine-tuning steps")
         axis.set_title(f"held-out full video: {LABELS[metric]}", fontsize=9)
     axes[0].legend(fontsize=7)
