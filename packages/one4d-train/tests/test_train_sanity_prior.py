@@ -89,3 +89,10 @@ def test_one4d_prior_trains_scores_each_checkpoint_and_writes_its_study(tmp_path
     assert all(math.isfinite(s["xyz_explained"]) and s["clips"] == 2 for s in steps.values())
     assert (out / "study.png").is_file()
     assert "| random | 2 |" in capsys.readouterr().out
+    # Run again: the scores written are kept (a marked value survives), the missing one is computed.
+    explained = steps["2"].pop("xyz_explained")
+    steps["1"]["abs_rel"] = 123.0
+    (out / "study.json").write_text(json.dumps(study))
+    assert prior_main(["--output-dir", str(out), "--base", "random", *[f"--set={s}" for s in settings]]) == 0
+    again = json.loads((out / "study.json").read_text())["runs"]["random"]["steps"]
+    assert again["1"]["abs_rel"] == 123.0 and again["2"]["xyz_explained"] == explained

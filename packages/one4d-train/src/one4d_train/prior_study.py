@@ -58,9 +58,12 @@ def random_base(folder: Path) -> Path:
     return folder
 
 
-def checkpoint_scores(run_dir: Path, held_out, seed: int) -> dict[str, dict[str, float]]:
+def checkpoint_scores(
+    run_dir: Path, held_out, seed: int, known: dict[str, dict] | None = None
+) -> dict[str, dict[str, float]]:
     """Full-video geometry of every kept checkpoint of a run on the `held_out` clip dataset (the pipeline's
-    defaults), and `xyz_explained`: its held-out `val_xyz_explained` (the evaluation's sigma-1 R^2)."""
+    defaults), and `xyz_explained`: its held-out `val_xyz_explained` (the evaluation's sigma-1 R^2). Scores
+    in `known` (by step, from an earlier study of the same run and scenes) are kept, not computed again."""
     from one4d_model import One4DPipeline
 
     from .batches import EncodedBatches
@@ -72,13 +75,18 @@ def checkpoint_scores(run_dir: Path, held_out, seed: int) -> dict[str, dict[str,
     root = checkpoint_root(run_dir)
     steps = sorted((int(m.group(1)), p) for p in root.glob("step_*") if (m := STEP_DIR.match(p.name)))
     for step, folder in steps:
+        done = dict((known or {}).get(str(step), {}))
+        if "xyz_explained" in done and "abs_rel" in done:
+            scores[str(step)] = done
+            continue
         pipeline = One4DPipeline.from_checkpoint(folder)
         pipeline.set_progress_bar_config(disable=True)
-        scores[str(step)] = asdict(evaluate_task(pipeline, clips, "full_video"))
+        if "abs_rel" not in done:
+            done.update(asdict(evaluate_task(pipeline, clips, "full_video")))
         encoders = (pipeline.vae, pipeline.text_encoder, pipeline.image_encoder)
         batches = EncodedBatches(held_out, held_out.seed, *encoders, pipeline.device)
-        losses = held_out_losses(pipeline.transformer, batches, seed)
-        scores[str(step)]["xyz_explained"] = losses["val_xyz_explained"]
+        done["xyz_explained"] = held_out_losses(pipeline.transformer, batches, seed)["val_xyz_explained"]
+        scores[str(step)] = done
     return scores
 
 
@@ -93,6 +101,7 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
     output_dir = Path(output_dir)
     shared = [f"data.cache_dir={toml_string(str(output_dir / 'latent-cache'))}", "keep_last=100"]
     study: dict = {"runs": {}}
+    earlier = _earlier_study(output_dir / "study.json")
     clips: list = []
     for text in bases:
         name, path = parse_base(text)
@@ -106,10 +115,11 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
             run_training(config, run_eval=False)
         held_out = synthetic_clips(config, held_out=True)
         clips = [held_out.source[i] for i in range(len(held_out))]
-        study["runs"][name] = {
-            "base": path or "shipped",
-            "steps": checkpoint_scores(output_dir / name, held_out, config.seed),
-        }
+        base = path or "shipped"
+        known = earlier["runs"].get(name, {})
+        same = known.get("base") == base and earlier.get("held_out_clips") == len(clips)
+        scores = checkpoint_scores(output_dir / name, held_out, config.seed, known["steps"] if same else None)
+        study["runs"][name] = {"base": base, "steps": scores}
         atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
     # Every run shares the held-out scenes and the VAE: the references are the same for all of them.
     study["constant"] = asdict(constant_reference(clips))
@@ -117,6 +127,16 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
     study["held_out_clips"] = len(clips)
     atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
     return study
+
+
+def _earlier_study(path: Path) -> dict:
+    """The study a previous `one4d-prior` wrote here (its scores are reused: delete it to score again)."""
+    if not path.is_file():
+        return {"runs": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not a study written by one4d-prior ({error}); delete it") from None
 
 
 def format_study(study: dict) -> str:
