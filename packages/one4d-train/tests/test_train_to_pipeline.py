@@ -6,6 +6,7 @@ import json
 
 import av
 import numpy as np
+import pytest
 import torch
 from one4d_geometry.ply import read_ply
 from one4d_geometry.tum import read_tum
@@ -126,3 +127,24 @@ def test_generate_explains_broken_checkpoints_in_one_line(small_config, tmp_path
     assert generate([str(edited), *args]) == 2
     message = _one_line(capsys)
     assert f"tensor {name} has shape" in message and "the file was changed after training" in message
+
+
+def test_a_run_of_the_dense_tiny_variant_rebuilds_with_its_patch_size(tmp_path):
+    """`one4d-tiny-p1` (the token-density experiment) trains on a base folder and loads back as trained;
+    without a base it is refused (a frozen random base could not be rebuilt)."""
+    from diffusers import WanTransformer3DModel
+    from one4d_model.models.configs import wan_config
+    from one4d_train.config import ConfigError, load_config
+
+    overrides = [f'output_dir="{tmp_path / "run"}"', 'model.variant="one4d-tiny-p1"', "max_steps=1"]
+    with pytest.raises(ConfigError, match="model.base_path"):
+        load_config(None, "tiny-cpu", overrides)
+    WanTransformer3DModel(**wan_config("one4d-tiny-p1")).save_pretrained(tmp_path / "base")
+    overrides.append(f'model.base_path="{tmp_path / "base"}"')
+    overrides += ["batch_size=1", "data.num_clips=1", "data.eval_clips=1", "model.lora_rank=4"]
+    trainer = Trainer(load_config(None, "tiny-cpu", overrides))
+    trainer.fit(run_eval=False)
+    pipeline = One4DPipeline.from_checkpoint(trainer.output_dir)
+    assert tuple(pipeline.transformer.config.patch_size) == (1, 1, 1)
+    trained, rebuilt = trainer.core.state_dict(), pipeline.transformer.state_dict()
+    assert all(torch.equal(trained[k], rebuilt[k]) for k in trained)

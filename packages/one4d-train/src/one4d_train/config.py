@@ -384,6 +384,13 @@ def validate(config: TrainConfig) -> None:
         need(not value or Path(value).exists(), key, "an existing local path", value)
     vae_is_path = m.vae not in ("", *NAMED_VAES)
     need(not vae_is_path or Path(m.vae).exists(), "model.vae", "an existing local path", m.vae)
+    need(
+        m.variant != "one4d-tiny-p1" or bool(m.base_path) or m.train_base,
+        "model.base_path",
+        "a pretrained one4d-tiny-p1 base (`one4d-pretrain base --set variant=one4d-tiny-p1`): nothing ships "
+        "for this variant, and a frozen random base could not be rebuilt from the run's checkpoints",
+        m.base_path,
+    )
     if m.variant not in CPU_VARIANTS:
         need(bool(m.base_path), "model.base_path", f"a local path to the {m.variant} weights", m.base_path)
         need(vae_is_path, "model.vae", "a local path to the Wan2.1 VAE", m.vae)

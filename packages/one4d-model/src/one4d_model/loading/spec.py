@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ModelError
 from ..models.configs import WAN_CONFIGS, wan_config
 from ..models.lora import LORA_TARGETS
-from ..models.tiny import TINY_NAME
+from ..models.tiny import TINY_DENSE_NAME, TINY_NAME
 
 NAMED_VAES = (TINY_NAME, "tiny", "linear-patch")
 """VAE names a spec may hold besides a local path: the shipped tiny One4D VAE, a random tiny Wan VAE (tests),
@@ -105,4 +105,4 @@ class ModelSpec:
 def default_vae(variant: str) -> str:
     """The VAE a spec of `variant` names when nobody said otherwise: the shipped one for the tiny One4D, the
     random tiny Wan VAE for the test variant, else none (a local path must be given)."""
-    return {TINY_NAME: TINY_NAME, f"{TINY_NAME}-p1": TINY_NAME, "tiny": "tiny"}.get(variant, "")
+    return {TINY_NAME: TINY_NAME, TINY_DENSE_NAME: TINY_NAME, "tiny": "tiny"}.get(variant, "")

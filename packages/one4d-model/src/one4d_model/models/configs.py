@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ModelError
+from .tiny import TINY_DENSE_NAME
 
 _COMMON: dict[str, Any] = {
     "patch_size": (1, 2, 2),
@@ -70,7 +71,7 @@ WAN_CONFIGS: dict[str, dict[str, Any]] = {
 # The tiny One4D at 4x the token density (latent patch 1 x 1 instead of 2 x 2: a 9 x 64 x 96 clip is 288
 # tokens, not 72): a controlled experiment of issue 19 on what limits generalisation. Nothing ships on it; its
 # base is pretrained with `one4d-pretrain base --set variant=one4d-tiny-p1`.
-WAN_CONFIGS["one4d-tiny-p1"] = {**WAN_CONFIGS["one4d-tiny"], "patch_size": (1, 1, 1)}
+WAN_CONFIGS[TINY_DENSE_NAME] = {**WAN_CONFIGS["one4d-tiny"], "patch_size": (1, 1, 1)}
 
 TEXT_CONTEXT_TOKENS = 512
 """Wan's I2V attention processor assumes exactly this many text tokens after the image tokens."""

@@ -22,6 +22,9 @@ TINY_NAME = "one4d-tiny"
 """The name configs use for the shipped model (`model.variant` and `model.vae`), and the name that
 `One4DPipeline.from_checkpoint` and `one4d-generate` take for the shipped fine-tuned One4D (`TINY_DLC_FILE`:
 the DLC branches, links and heads in the run format, on the shipped base and VAE)."""
+TINY_DENSE_NAME = "one4d-tiny-p1"
+"""The tiny base's shape at 4x the token density (1 x 1 latent patches):
+an experiment; nothing ships on it."""
 
 TINY_VAE_CONFIG: dict = {
     "base_dim": 16,

@@ -21,7 +21,7 @@ from one4d_data.dataset import ClipDataset, SyntheticSource, collate_samples
 from one4d_data.latent_cache import LatentCacheDataset, build_latent_cache
 from one4d_data.umc import TaskRatios, pack_frame_mask
 from one4d_model.models.configs import wan_config
-from one4d_model.models.tiny import TINY_NAME
+from one4d_model.models.tiny import TINY_DENSE_NAME, TINY_NAME
 from one4d_model.models.tiny_encoders import TinyImageEncoder, TinyTextEncoder
 from one4d_model.models.vae import build_vae
 from one4d_model.pipelines.flow_matching import add_noise, sample_training_sigmas, timesteps_from_sigmas
@@ -34,7 +34,7 @@ from .common import StageLog, apply_update, atomic_save_pretrained, load_stage_s
 TRAIN_SEED = 23
 HELD_OUT_SEED = 2_000_003
 FIXED_SIGMAS = (0.25, 0.5, 0.75)
-BASE_VARIANTS = (TINY_NAME, f"{TINY_NAME}-p1")
+BASE_VARIANTS = (TINY_NAME, TINY_DENSE_NAME)
 """The bases this stage pretrains: the tiny One4D's, and the same at 4x the token density (an experiment)."""
 
 
