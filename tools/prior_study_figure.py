@@ -1,5 +1,8 @@
-"""The README's prior-study figure and table: several `one4d-prior` studies (same held-out scenes) merged
-under readable labels.
+"""The README's study figures and tables: several `one4d-prior` studies (same held-out scenes) merged under
+readable labels. Run from the folder that holds `runs/`; a study run again keeps its scores and adds what is
+missing (e.g. `xyz_explained` in studies written before it existed).
+
+The paper's claim in miniature (docs/images/prior_study):
 
     uv run one4d-prior --output-dir runs/prior --base shipped --base random \
         --set save_every=500 --set data.eval_clips=16
@@ -13,6 +16,30 @@ under readable labels.
         "shipped base, 2 links (default)=runs/prior:shipped" \
         "shipped base, 6 links=runs/links6:shipped" \
         "shipped base, full video only, shift 1=runs/fvs1:shipped"
+
+The controlled experiments (docs/images/experiments): each changes one thing of the default (`tiny-cpu`, 1500
+steps of batch 4, seed 0, shipped base) with the common settings above (`--set save_every=500 --set
+data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'`) and `--base shipped`:
+
+    runs/channel    --set 'model.coupling="channel"'
+    runs/xyzcond    --set model.xyz_condition=true
+    runs/data4x     --set data.num_clips=4096
+    runs/shift8     --set timestep_shift=8.0
+    runs/fvonly     --set 'data.task_ratios=[0.0,0.0,1.0]'
+    runs/sigma1     --set 'data.task_ratios=[0.0,0.0,1.0]' --set timestep_shift=1000.0
+    runs/sigma1cond --set 'data.task_ratios=[0.0,0.0,1.0]' --set timestep_shift=1000.0 \
+                    --set model.xyz_condition=true
+
+    uv run python tools/prior_study_figure.py docs/images/experiments \
+        "default (DLC, 2 links, paper's task mix, shift 3)=runs/prior:shipped" \
+        "control links at every block (6)=runs/links6:shipped" \
+        "channel coupling (paper's Figure 2a)=runs/channel:shipped" \
+        "XYZ branch reads the conditioning (departure)=runs/xyzcond:shipped" \
+        "4x the clips (4096)=runs/data4x:shipped" \
+        "training noise shift 8=runs/shift8:shipped" \
+        "full-video task only=runs/fvonly:shipped" \
+        "full-video task only, shift 1 in training and sampling=runs/fvs1:shipped" \
+        "random base=runs/prior:random"
 
 Writes OUT.json and OUT.png and prints the Markdown table. The studies must share their references (the
 same held-out scenes and VAE); a mismatch is refused.

@@ -187,8 +187,13 @@ def plot_study(study: dict, path: str | Path) -> None:
         axis.axhline(references["vae"], color="black", linestyle=":", label="ground truth through VAE")
         axis.set_xlabel("DLC fine-tuning steps")
         axis.set_title(f"held-out full video: {LABELS[metric]}", fontsize=9)
-    axes[0].legend(fontsize=7)
-    figure.tight_layout()
+    # One legend under the panels: a study may hold many runs with long labels.
+    handles, labels = axes[0].get_legend_handles_labels()
+    columns = 3
+    rows = -(-len(labels) // columns)
+    figure.set_size_inches(4.2 * len(METRICS), 3.4 + 0.22 * rows)
+    figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, 0.22 * rows / (3.4 + 0.22 * rows) + 0.01, 1, 1))
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=110, format="png")
     plt.close(figure)
