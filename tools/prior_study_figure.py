@@ -21,6 +21,7 @@ The controlled experiments (docs/images/experiments): each changes one thing of 
 steps of batch 4, seed 0, shipped base) with the common settings above (`--set save_every=500 --set
 data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'`) and `--base shipped`:
 
+    runs/rank64     --set model.lora_rank=64 --set model.lora_alpha=32.0
     runs/channel    --set 'model.coupling="channel"'
     runs/xyzcond    --set model.xyz_condition=true
     runs/data4x     --set data.num_clips=4096
@@ -33,6 +34,7 @@ data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'`) and `--bas
     uv run python tools/prior_study_figure.py docs/images/experiments \
         "default (DLC, 2 links, paper's task mix, shift 3)=runs/prior:shipped" \
         "control links at every block (6)=runs/links6:shipped" \
+        "LoRA rank 64=runs/rank64:shipped" \
         "channel coupling (paper's Figure 2a)=runs/channel:shipped" \
         "XYZ branch reads the conditioning (departure)=runs/xyzcond:shipped" \
         "4x the clips (4096)=runs/data4x:shipped" \
