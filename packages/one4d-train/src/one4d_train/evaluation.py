@@ -36,7 +36,6 @@ from one4d_geometry.metrics import (
     relative_rotation_errors_deg,
 )
 from one4d_geometry.recovery import CameraRecovery, recover_cameras
-from one4d_model.pipelines.flow_matching import timesteps_from_sigmas
 
 FIXED_SIGMAS = (0.25, 0.5, 0.75)
 """Noise levels of the held-out flow-matching loss (with fixed noise, so it is comparable across steps)."""
@@ -60,9 +59,13 @@ class GeometryScores:
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     """1 - MSE / variance of `target` (B, C, ...) about its per-channel means: 0 for the per-channel mean
     answer, 1 for a perfect prediction (the coefficient of determination, R^2)."""
+    return _explained(float((predicted.float() - target.float()).pow(2).mean()), target)
+
+
+def _explained(mse: float, target: torch.Tensor) -> float:
     target = target.float()
     centred = target - target.mean(dim=[d for d in range(target.dim()) if d != 1], keepdim=True)
-    return 1.0 - float((predicted.float() - target).pow(2).mean()) / max(float(centred.pow(2).mean()), 1e-12)
+    return 1.0 - mse / max(float(centred.pow(2).mean()), 1e-12)
 
 
 @torch.no_grad()
@@ -85,15 +88,20 @@ def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, flo
         items.append(item)
     batch = batches.to_batch(collate_samples(items))
     gen = torch.Generator().manual_seed(seed)
-    rgb, xyz = [], []
-    for sigma in FIXED_SIGMAS:
+
+    def losses_at(sigma: float):
         sigmas = torch.full((batch.rgb.shape[0],), sigma, device=batch.rgb.device)
         noise_rgb = torch.randn(batch.rgb.shape, generator=gen).to(batch.rgb)
         noise_xyz = torch.randn(batch.xyz.shape, generator=gen).to(batch.xyz)
-        terms = flow_matching_loss(model, batch, sigmas, noise_rgb, noise_xyz)
+        return flow_matching_loss(model, batch, sigmas, noise_rgb, noise_xyz)
+
+    rgb, xyz = [], []
+    for sigma in FIXED_SIGMAS:
+        terms = losses_at(sigma)
         rgb.append(float(terms.rgb.mean()))
         xyz.append(float(terms.xyz.mean()))
-    explained = _xyz_explained_at_sigma_one(model, batch, gen)
+    # At sigma 1 the input is pure noise and the velocity error is exactly the error of x0 = noise - velocity.
+    explained = _explained(float(losses_at(1.0).xyz.mean()), batch.xyz)
     model.train(was_training)
     return {
         "val_loss": float(np.mean(rgb) + np.mean(xyz)),
@@ -101,15 +109,6 @@ def held_out_losses(model: torch.nn.Module, batches, seed: int) -> dict[str, flo
         "val_loss_xyz": float(np.mean(xyz)),
         "val_xyz_explained": explained,
     }
-
-
-def _xyz_explained_at_sigma_one(model: torch.nn.Module, batch, gen: torch.Generator) -> float:
-    noise_rgb = torch.randn(batch.rgb.shape, generator=gen).to(batch.rgb)
-    noise_xyz = torch.randn(batch.xyz.shape, generator=gen).to(batch.xyz)
-    sigmas = torch.ones(batch.rgb.shape[0], device=batch.rgb.device)
-    timesteps = timesteps_from_sigmas(sigmas)
-    out = model(noise_rgb, noise_xyz, batch.cond, batch.mask, timesteps, batch.text, batch.image)
-    return explained_variance(noise_xyz - out.xyz, batch.xyz)
 
 
 def _frame_scores(
@@ -187,9 +186,10 @@ def constant_reference(clips: list[Clip]) -> GeometryScores:
 
 
 @torch.no_grad()
-def pointmap_latents(vae, clip: Clip, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The clip's true pointmaps as VAE latents (1, 16, f, h, w), coded in the clip's own normalization."""
-    norm = robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
+def pointmap_latents(vae, clip: Clip, device: torch.device | str = "cpu", norm=None) -> torch.Tensor:
+    """The clip's true pointmaps as VAE latents (1, 16, f, h, w), coded in `norm` (default: the clip's own
+    normalization)."""
+    norm = norm or robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
     points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
     code = encode_pointmaps(points, torch.from_numpy(clip.valid), norm).permute(3, 0, 1, 2)[None]
     return vae.encode(code.to(device))
@@ -215,8 +215,8 @@ def score_pointmap_latents(vae, latents: list[torch.Tensor], clips: list[Clip], 
 
 def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") -> GeometryScores:
     """True pointmaps through the VAE (encode, decode, read the code back) and recovered like the model's."""
-    latents = [pointmap_latents(vae, clip, device) for clip in clips]
     norms = [robust_normalization(clip.pointmaps, clip.valid, where=clip.name) for clip in clips]
+    latents = [pointmap_latents(vae, clip, device, norm) for clip, norm in zip(clips, norms, strict=True)]
     return score_pointmap_latents(vae, latents, clips, norms)
 
 

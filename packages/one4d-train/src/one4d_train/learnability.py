@@ -47,14 +47,14 @@ class LatentRegressor(torch.nn.Module):
     def __init__(self, variant: str, init: str | None) -> None:
         super().__init__()
         from diffusers import WanTransformer3DModel
-        from one4d_model.models.configs import wan_config
+        from one4d_model.models.configs import IMAGE_CONTEXT_TOKENS, TEXT_CONTEXT_TOKENS, wan_config
 
         if init:
             self.model = WanTransformer3DModel.from_pretrained(init)
         else:
             self.model = WanTransformer3DModel(**wan_config(variant))
-        self.text_tokens, self.text_dim = 512, self.model.config.text_dim
-        self.image_tokens, self.image_dim = 257, self.model.config.image_dim
+        self.text_tokens, self.text_dim = TEXT_CONTEXT_TOKENS, self.model.config.text_dim
+        self.image_tokens, self.image_dim = IMAGE_CONTEXT_TOKENS, self.model.config.image_dim
 
     def forward(self, rgb_latents: torch.Tensor) -> torch.Tensor:
         b, _, f, h, w = rgb_latents.shape
