@@ -8,7 +8,8 @@ from one4d_geometry import recover_cameras
 from one4d_geometry.files import check_complete
 from one4d_geometry.synthetic import synthetic_scene
 from one4d_model.pipelines.pipeline import One4DPipelineOutput
-from one4d_model.viz.outputs import write_generation
+from one4d_model.viz.outputs import SIDE_BY_SIDE_FILE, coloured_videos, scene_of, write_generation
+from one4d_model.viz.scene import load_scene
 
 
 def _result(with_cameras: bool) -> One4DPipelineOutput:
@@ -54,3 +55,16 @@ def test_a_rerun_without_cameras_removes_the_earlier_cameras(tmp_path):
     write_generation(tmp_path, _result(False))
     assert check_complete(tmp_path)
     assert not (tmp_path / "trajectory.txt").exists() and not (tmp_path / "depth.npz").exists()
+
+
+def test_the_side_by_side_frames_are_rgb_depth_xyz_and_read_back_from_the_folder(tmp_path):
+    result = _result(True)
+    videos = coloured_videos(scene_of(result))
+    strip = videos[SIDE_BY_SIDE_FILE]
+    assert strip.shape == (5, 16, 72, 3) and strip.dtype == np.uint8
+    np.testing.assert_array_equal(strip[..., :24, :], result.frames)
+    np.testing.assert_array_equal(strip[..., 48:, :], videos["xyz.mp4"])
+    write_generation(tmp_path, result)
+    # the README's pictures (tools/readme_frames.py) are composed from the written folder: the same frames
+    np.testing.assert_array_equal(coloured_videos(load_scene(tmp_path))[SIDE_BY_SIDE_FILE], strip)
+    assert SIDE_BY_SIDE_FILE not in coloured_videos(scene_of(_result(False)))

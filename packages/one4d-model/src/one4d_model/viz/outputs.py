@@ -99,14 +99,21 @@ def write_generation(out: str | Path, result, options: WriteOptions | None = Non
     return written
 
 
-def write_videos(out: Path, scene: Scene4D, fps: int = WAN_FPS) -> list[Path]:
-    """video.mp4 and xyz.mp4, and with cameras depth.mp4 and rgb_depth_xyz.mp4; returns the files."""
+def coloured_videos(scene: Scene4D) -> dict[str, np.ndarray]:
+    """The videos `write_videos` writes, by file name, as (F, H, W', 3) uint8 frames: the RGB, the pointmaps'
+    colours, and with cameras the depth colour map and the three side by side (RGB, depth, XYZ)."""
     xyz = pointmaps_to_rgb(scene.pointmaps, scene.valid)
     videos = {VIDEO_FILE: scene.frames, XYZ_VIDEO_FILE: xyz}
     if scene.depth is not None:
         depth = colorize_depth(scene.depth, scene.valid)
         videos[DEPTH_VIDEO_FILE] = depth
         videos[SIDE_BY_SIDE_FILE] = side_by_side(scene.frames, depth, xyz)
+    return videos
+
+
+def write_videos(out: Path, scene: Scene4D, fps: int = WAN_FPS) -> list[Path]:
+    """video.mp4 and xyz.mp4, and with cameras depth.mp4 and rgb_depth_xyz.mp4; returns the files."""
+    videos = coloured_videos(scene)
     for name, frames in videos.items():
         write_mp4(out / name, frames, fps=fps)
     return [out / name for name in videos]
