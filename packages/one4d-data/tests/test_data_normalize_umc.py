@@ -10,6 +10,8 @@ from one4d_data.normalize import (
     decode_pointmaps,
     encode_pointmaps,
     normalize_pointmaps,
+    rgb_to_unit,
+    unit_to_rgb,
 )
 from one4d_data.umc import (
     TASKS,
@@ -176,3 +178,12 @@ def test_conditioning_video_zeroes_unobserved_frames():
     np.testing.assert_array_equal(conditioning_video(video.numpy(), mask), cond.numpy())
     with pytest.raises(ValueError, match="frames"):
         conditioning_video(video, mask[:5])
+
+
+def test_rgb_pixels_map_to_the_unit_range_and_back_exactly():
+    pixels = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16)
+    unit = rgb_to_unit(pixels)
+    assert unit.dtype == torch.float32 and unit.min() == -1.0 and unit.max() == 1.0
+    assert torch.equal(unit_to_rgb(unit), pixels)
+    # decoded frames overshoot the range: clamped, not wrapped around
+    assert unit_to_rgb(torch.tensor([-1.7, 1.3])).tolist() == [0, 255]

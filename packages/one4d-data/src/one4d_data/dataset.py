@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from .clip import Clip
 from .errors import DataError
-from .normalize import encode_pointmaps, robust_normalization
+from .normalize import encode_pointmaps, rgb_to_unit, robust_normalization
 from .synthetic import make_clip
 from .transforms import check_frame_count, resize_and_crop, sample_frame_indices
 from .umc import TASKS, TaskRatios, conditioning_video, observed_frame_mask, sample_task
@@ -57,8 +57,7 @@ def clip_to_sample(
     valid = torch.from_numpy(valid_np)
     points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
     xyz = encode_pointmaps(points, valid, norm).permute(3, 0, 1, 2).contiguous()
-    rgb = torch.from_numpy(np.ascontiguousarray(clip.rgb)).permute(3, 0, 1, 2).to(torch.float32)
-    rgb = rgb.div_(127.5).sub_(1.0)
+    rgb = rgb_to_unit(torch.from_numpy(np.ascontiguousarray(clip.rgb)).permute(3, 0, 1, 2))
     task = task or sample_task(rng, task_ratios)
     mask = observed_frame_mask(task, clip.num_frames, rng, sparsity_range=sparsity_range)
     depth = torch.from_numpy(np.asarray(clip.depth, dtype=np.float32)).masked_fill(~valid, float("nan"))

@@ -1,5 +1,5 @@
-"""Per-clip pointmap normalization to [-1, 1] (DESIGN section 3), its exact inverse, and the pointmap code the
-VAE sees.
+"""Per-clip pointmap normalization to [-1, 1] (DESIGN section 3), its exact inverse, the pointmap code the
+VAE sees, and the [-1, 1] range of the RGB frames it sees.
 
 The code (:func:`encode_pointmaps` / :func:`decode_pointmaps`) is how pointmaps become a 3-channel video in
 [-1, 1]: normalized points clamped to the unit box, and invalid points (sky, holes) set to the out-of-box
@@ -19,6 +19,16 @@ import torch
 from .errors import DataError
 
 _MAX_STAT_POINTS = 1 << 20  # percentiles from at most this many points (a strided subsample)
+
+
+def rgb_to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (any layout) -> float32 in [-1, 1], the range the VAE encodes frames in."""
+    return pixels.to(torch.float32).div(127.5).sub(1.0)
+
+
+def unit_to_rgb(values: torch.Tensor) -> torch.Tensor:
+    """Values in [-1, 1] (any layout; clamped) -> uint8 pixels, the inverse of :func:`rgb_to_unit`."""
+    return values.float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from one4d_data.normalize import rgb_to_unit
 from one4d_geometry.cli_errors import run_cli
 from one4d_geometry.files import atomic_write_text
 
@@ -122,7 +123,7 @@ def run_probe(
 
 def _rgb_video(clip) -> torch.Tensor:
     """(1, 3, F, H, W) in [-1, 1], as the data pipeline feeds the VAE."""
-    return torch.from_numpy(clip.rgb).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
+    return rgb_to_unit(torch.from_numpy(clip.rgb)).permute(3, 0, 1, 2)[None]
 
 
 def _format_row(step: int, s: dict) -> str:

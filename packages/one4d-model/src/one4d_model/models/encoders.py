@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from one4d_data.normalize import unit_to_rgb
 
 from ..errors import ModelError
 from .configs import TEXT_CONTEXT_TOKENS
@@ -160,7 +161,7 @@ class CLIPImageEncoder:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.ndim != 4 or frames.shape[1] != 3:
             raise ModelError(f"expected frames of shape (B, 3, H, W) in [-1, 1], got {tuple(frames.shape)}")
-        pixels = ((frames.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        pixels = unit_to_rgb(frames.detach().cpu())
         images = [np.ascontiguousarray(p.permute(1, 2, 0).numpy()) for p in pixels]
         inputs = self.processor(images=images, return_tensors="pt")
         dtype = next(self.model.parameters()).dtype

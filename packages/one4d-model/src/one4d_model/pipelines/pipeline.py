@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from one4d_data.normalize import UNIT_NORMALIZATION, decode_pointmaps
+from one4d_data.normalize import UNIT_NORMALIZATION, decode_pointmaps, rgb_to_unit, unit_to_rgb
 from one4d_data.umc import TASKS, TEXT_TASK, conditioning_video, observed_frame_mask, pack_frame_mask
 from tqdm.auto import tqdm
 
@@ -321,7 +321,7 @@ class One4DPipeline:
         """Joint latents of one window: its observed frames encoded (UMC), its first conditioning frame
         through the image encoder, then `sample_joint`."""
         device, using = self.device, self.residency.using
-        rgb = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        rgb = rgb_to_unit(torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None])
         cond_rgb = conditioning_video(rgb, mask)
         with using("vae", self.vae):
             cond = self.vae.encode(cond_rgb).float()
@@ -354,7 +354,7 @@ class One4DPipeline:
         with self.residency.using("vae", self.vae):
             out_rgb = self.vae.decode(latents.rgb).float().clamp(-1, 1)[0]
             out_xyz = self.vae.decode(latents.xyz).float()[0]
-        as_uint8 = ((out_rgb + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        as_uint8 = unit_to_rgb(out_rgb).permute(1, 2, 3, 0).cpu().numpy()
         decoded = decode_pointmaps(out_xyz.permute(1, 2, 3, 0).cpu().numpy(), UNIT_NORMALIZATION)
         return WindowOutput(as_uint8, decoded.points, decoded.valid, decoded.saturated)
 
