@@ -95,7 +95,7 @@ def save_png(image: np.ndarray, path: Path) -> None:
     print(f"readme_frames: wrote {path} ({image.shape[1]} x {image.shape[0]})")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     photo = commands.add_parser("photo", help="a held-out synthetic scene's first frame as a PNG")
@@ -108,7 +108,7 @@ def main() -> None:
     strip.add_argument("--scale", type=int, default=3, help="enlargement (default 3)")
     correlate = commands.add_parser("correlate", help="depth correlations of outputs of held-out scenes")
     correlate.add_argument("outputs", nargs="+", help="FOLDER:SCENE, an output folder and its scene index")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "photo":
         save_png(held_out_scene(args.scene).rgb[0], args.out)
     elif args.command == "correlate":
