@@ -31,6 +31,12 @@ data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'`) and `--bas
     runs/sigma1cond --set 'data.task_ratios=[0.0,0.0,1.0]' --set timestep_shift=1000.0 \
                     --set model.xyz_condition=true
 
+Token density (1 x 1 latent patches) needs its own base, pretrained like the shipped one (4000 steps of
+batch 8 on 2048 clips), and replaces `--base shipped`:
+
+    uv run one4d-pretrain base --output-dir runs/base-p1 --set variant=one4d-tiny-p1
+    runs/dense      --base dense=runs/base-p1/base --set 'model.variant="one4d-tiny-p1"'
+
     uv run python tools/prior_study_figure.py docs/images/experiments \
         "default (DLC, 2 links, paper's task mix, shift 3)=runs/prior:shipped" \
         "control links at every block (6)=runs/links6:shipped" \
@@ -41,6 +47,7 @@ data.eval_clips=16 --set 'data.cache_dir="runs/prior/latent-cache"'`) and `--bas
         "training noise shift 8=runs/shift8:shipped" \
         "full-video task only=runs/fvonly:shipped" \
         "full-video task only, shift 1 in training and sampling=runs/fvs1:shipped" \
+        "1 x 1 latent patches (own base)=runs/dense:dense" \
         "random base=runs/prior:random"
 
 Writes OUT.json and OUT.png and prints the Markdown table. The studies must share their references (the
