@@ -74,18 +74,37 @@ def test_prior_study_table_and_plot(tmp_path):
     assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_one4d_prior_trains_scores_each_checkpoint_and_writes_its_study(tmp_path, capsys):
+def test_one4d_prior_trains_scores_each_checkpoint_and_writes_its_study(tmp_path, capsys, monkeypatch):
     import json
 
+    import one4d_train.evaluation
     from one4d_train.prior_study import main as prior_main
 
     out = tmp_path / "prior"
     settings = ["max_steps=2", "save_every=1", "batch_size=1", "data.num_clips=2", "data.eval_clips=2"]
     settings += ["sampling.steps=2"]
+    # Interrupted while scoring the second checkpoint: the first checkpoint's scores are on disk already.
+    evaluate_task, calls = one4d_train.evaluation.evaluate_task, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate_task(*args, **kwargs)
+
+    monkeypatch.setattr(one4d_train.evaluation, "evaluate_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prior_main(["--output-dir", str(out), "--base", "random", *[f"--set={s}" for s in settings]])
+    partial = json.loads((out / "study.json").read_text())
+    assert list(partial["runs"]["random"]["steps"]) == ["1"]
+    partial["runs"]["random"]["steps"]["1"]["abs_rel"] = 456.0  # marked: the rerun must keep it
+    (out / "study.json").write_text(json.dumps(partial))
+    monkeypatch.setattr(one4d_train.evaluation, "evaluate_task", evaluate_task)
+
     assert prior_main(["--output-dir", str(out), "--base", "random", *[f"--set={s}" for s in settings]]) == 0
     study = json.loads((out / "study.json").read_text())
     steps = study["runs"]["random"]["steps"]
-    assert list(steps) == ["1", "2"] and study["held_out_clips"] == 2
+    assert list(steps) == ["1", "2"] and study["held_out_clips"] == 2 and steps["1"]["abs_rel"] == 456.0
     assert all(math.isfinite(s["xyz_explained"]) and s["clips"] == 2 for s in steps.values())
     assert (out / "study.png").is_file()
     assert "| random | 2 |" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -59,11 +60,16 @@ def random_base(folder: Path) -> Path:
 
 
 def checkpoint_scores(
-    run_dir: Path, held_out, seed: int, known: dict[str, dict] | None = None
+    run_dir: Path,
+    held_out,
+    seed: int,
+    known: dict[str, dict] | None = None,
+    on_scored: Callable[[dict[str, dict[str, float]]], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Full-video geometry of every kept checkpoint of a run on the `held_out` clip dataset (the pipeline's
     defaults), and `xyz_explained`: its held-out `val_xyz_explained` (the evaluation's sigma-1 R^2). Scores
-    in `known` (by step, from an earlier study of the same run and scenes) are kept, not computed again."""
+    in `known` (by step, from an earlier study of the same run and scenes) are kept, not computed again;
+    `on_scored` gets the scores so far after each checkpoint (to save them: scoring a run takes minutes)."""
     from one4d_model import One4DPipeline
 
     from .batches import EncodedBatches
@@ -87,6 +93,8 @@ def checkpoint_scores(
         batches = EncodedBatches(held_out, held_out.seed, *encoders, pipeline.device)
         done["xyz_explained"] = held_out_losses(pipeline.transformer, batches, seed)["val_xyz_explained"]
         scores[str(step)] = done
+        if on_scored is not None:
+            on_scored(scores)
     return scores
 
 
@@ -118,13 +126,17 @@ def run_study(output_dir: str | Path, bases: list[str], overrides: list[str]) ->
         base = path or "shipped"
         known = earlier["runs"].get(name, {})
         same = known.get("base") == base and earlier.get("held_out_clips") == len(clips)
-        scores = checkpoint_scores(output_dir / name, held_out, config.seed, known["steps"] if same else None)
-        study["runs"][name] = {"base": base, "steps": scores}
-        atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
+        study["held_out_clips"] = len(clips)
+
+        def save(scores: dict, name: str = name, base: str = base) -> None:
+            study["runs"][name] = {"base": base, "steps": dict(scores)}
+            atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
+
+        earlier_scores = known["steps"] if same else None
+        save(checkpoint_scores(output_dir / name, held_out, config.seed, earlier_scores, save))
     # Every run shares the held-out scenes and the VAE: the references are the same for all of them.
     study["constant"] = asdict(constant_reference(clips))
     study["vae"] = asdict(vae_reference(build_vae(config.model.vae), clips))
-    study["held_out_clips"] = len(clips)
     atomic_write_text(output_dir / "study.json", json.dumps(study, indent=2) + "\n")
     return study
 
