@@ -163,3 +163,13 @@ def test_conditioning_latents_are_the_video_latents_only_where_every_frame_is_ob
     assert torch.equal(batch.cond[full], batch.rgb[full])
     torch.testing.assert_close(batch.cond[~full], vae.encode(samples["cond_rgb"][~full]).float())
     assert not torch.allclose(batch.cond[~full], batch.rgb[~full])
+
+
+def test_one4d_cache_builds_the_default_preset_with_its_stand_in_encoders(tmp_path):
+    # `tiny-cpu` (the embedded default, variant one4d-tiny) has no umT5 / CLIP paths, as in training.
+    out = tmp_path / "cache"
+    args = ["--set", f'output_dir="{tmp_path / "r"}"', "--set", "data.num_clips=2", "--out", str(out)]
+    assert cache_cli.main([*args, "--limit", "1"]) == 0
+    tensors, _ = read_cached_sample(out / "clip_0000000.safetensors")
+    assert tensors["rgb_latents"].shape == tensors["xyz_latents"].shape == (16, 3, 8, 12)
+    assert tensors["text_embeds"].shape[0] == 512 and tensors["image_embeds"].shape[0] == 257

@@ -16,7 +16,7 @@ import torch
 from one4d_geometry.cli_errors import run_cli
 
 from .arguments import add_config_arguments
-from .config import ConfigError, TrainConfig, load_config
+from .config import CPU_VARIANTS, ConfigError, TrainConfig, load_config
 
 
 def _clips(config: TrainConfig):
@@ -113,8 +113,9 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _check_encoders(config: TrainConfig) -> None:
+    """The Wan variants need umT5 and CLIP paths; CPU-sized ones use the tiny stand-ins, as training does."""
     m = config.model
-    if m.variant == "tiny":
+    if m.variant in CPU_VARIANTS:
         return
     for key, value in (("model.text_encoder", m.text_encoder), ("model.image_encoder", m.image_encoder)):
         if not value:
