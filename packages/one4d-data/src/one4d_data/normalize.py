@@ -22,8 +22,9 @@ _MAX_STAT_POINTS = 1 << 20  # percentiles from at most this many points (a strid
 
 
 def rgb_to_unit(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels (any layout) -> float32 in [-1, 1], the range the VAE encodes frames in."""
-    return pixels.to(torch.float32).div(127.5).sub(1.0)
+    """uint8 pixels (any layout) -> float32 in [-1, 1], the range the VAE encodes frames in (one new tensor,
+    scaled in place: this runs for every training clip)."""
+    return pixels.to(torch.float32, copy=True).div_(127.5).sub_(1.0)
 
 
 def unit_to_rgb(values: torch.Tensor) -> torch.Tensor:

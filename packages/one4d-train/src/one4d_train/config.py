@@ -44,7 +44,7 @@ class ModelConfig:
     # (random Wan VAE, for tests), or a local Wan VAE path.
     vae: str = "linear-patch"
     # Local umT5 / CLIP folders (transformers layout, or the diffusers Wan2.1 folder holding text_encoder/ +
-    # tokenizer/ and image_encoder/ + image_processor/). Empty: the tiny stand-ins (tiny variant only).
+    # tokenizer/ and image_encoder/ + image_processor/). Empty: the tiny stand-ins (CPU_VARIANTS only).
     text_encoder: str = ""
     image_encoder: str = ""
     coupling: str = "dlc"

@@ -189,7 +189,8 @@ def constant_reference(clips: list[Clip]) -> GeometryScores:
 def pointmap_latents(vae, clip: Clip, device: torch.device | str = "cpu", norm=None) -> torch.Tensor:
     """The clip's true pointmaps as VAE latents (1, 16, f, h, w), coded in `norm` (default: the clip's own
     normalization)."""
-    norm = norm or robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
+    if norm is None:
+        norm = robust_normalization(clip.pointmaps, clip.valid, where=clip.name)
     points = torch.from_numpy(np.asarray(clip.pointmaps, dtype=np.float32))
     code = encode_pointmaps(points, torch.from_numpy(clip.valid), norm).permute(3, 0, 1, 2)[None]
     return vae.encode(code.to(device))

@@ -189,16 +189,21 @@ def plot_study(study: dict, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
-    # matplotlib's colour cycle repeats after 10 runs: the next 10 get dash-dot lines and square markers.
+    # matplotlib's colour cycle repeats after 10 runs: the runs after them get dash-dot lines and squares.
     palette = plt.get_cmap("tab10").colors
     for axis, metric in zip(axes, METRICS, strict=True):
         for index, (name, run) in enumerate(study["runs"].items()):
             steps = [step for step in sorted(run["steps"], key=int) if metric in run["steps"][step]]
             values = [run["steps"][step][metric] for step in steps]
-            style = {"color": palette[index % 10], "marker": "os^"[index // 10 % 3], "linestyle": "-"}
-            if index >= 10:
-                style["linestyle"] = "-."
-            axis.plot([int(step) for step in steps], values, label=name, **style)
+            solid = index < 10
+            axis.plot(
+                [int(step) for step in steps],
+                values,
+                label=name,
+                color=palette[index % 10],
+                marker="o" if solid else "s",
+                linestyle="-" if solid else "-.",
+            )
         references = {key: study[key].get(metric, REFERENCE_EXPLAINED[key]) for key in REFERENCE_EXPLAINED}
         axis.axhline(references["constant"], color="grey", linestyle="--", label="constant / identity")
         axis.axhline(references["vae"], color="black", linestyle=":", label="ground truth through VAE")
