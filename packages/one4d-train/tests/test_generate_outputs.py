@@ -98,6 +98,15 @@ def test_every_output_reloads_and_agrees_with_the_pipeline(trained_run, tmp_path
     np.testing.assert_allclose(last, expected.pointmaps[-1][expected.valid[-1]], rtol=1e-6)
 
 
+def test_an_ensemble_is_refused_where_frames_are_generated(trained_run, tmp_path, capsys):
+    run, _ = trained_run
+    out = tmp_path / "x"
+    video = str(run / "video.npy")
+    args = [str(run), "--input", video, "--out", str(out), "--task", "sparse_frames", "--ensemble", "2"]
+    assert generate(args) == 2
+    assert "every frame observed" in capsys.readouterr().err and not any(out.glob("*"))
+
+
 def test_text_needs_no_input_but_other_tasks_do(trained_run, tmp_path, capsys):
     run, _ = trained_run
     assert generate([str(run), "--out", str(tmp_path / "x"), "--task", "full_video"]) == 2
@@ -157,7 +166,8 @@ def test_generate_under_torchrun_with_cfg_parallelism_matches_one_process(traine
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--frames", "0"), ("--frames", "-3"), ("--steps", "0"), ("--height", "0")]
+    ("option", "value"),
+    [("--frames", "0"), ("--frames", "-3"), ("--steps", "0"), ("--height", "0"), ("--ensemble", "0")],
 )
 def test_zero_and_negative_counts_are_refused(trained_run, tmp_path, capsys, option, value):
     run, _ = trained_run

@@ -146,6 +146,8 @@ def test_cli_trains_then_prints_the_held_out_geometry_beside_its_references(tmp_
     assert table in capsys.readouterr().out
     assert heldout([str(tmp_path / "run"), "--steps", "1"]) == 0
     assert "1 steps, guidance 1.0" in capsys.readouterr().out
+    assert heldout([str(tmp_path / "run"), "--steps", "1", "--ensemble", "2"]) == 0
+    assert "full video: mean of 2 samples" in capsys.readouterr().out
 
 
 def test_every_package_error_is_a_one4d_error():

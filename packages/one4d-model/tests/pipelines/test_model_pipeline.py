@@ -66,6 +66,9 @@ def test_a_single_image_and_an_explicit_mask(pipeline):
         (_video(), {"task": "panorama"}, "unknown task 'panorama'"),
         (_video(), {"frame_mask": np.full(5, 0.5)}, "zeros and ones"),
         (None, {"task": "full_video"}, "video is required"),
+        (_video(), {"task": "full_video", "ensemble_size": 0}, "ensemble_size must be a positive integer"),
+        (_video(), {"task": "single_image", "ensemble_size": 2}, "observes 1 of 5 frames"),
+        (_video(), {"task": "sparse_frames", "ensemble_size": 3}, "every frame observed"),
     ],
 )
 def test_bad_input_is_explained(pipeline, video, kwargs, message):
@@ -154,6 +157,21 @@ def test_generator_and_seed_agree_and_lists_follow_diffusers(pipeline):
     )
     with pytest.raises(ValueError, match="2 generators for a batch of 1"):
         pipeline(_video(), generator=[torch.Generator(), torch.Generator()], **kwargs)
+
+
+def test_an_ensemble_is_the_mean_of_successive_samples_of_the_generator(pipeline):
+    kwargs = {"task": "full_video", "num_inference_steps": 2, "output_type": "latent"}
+    generator = torch.Generator().manual_seed(7)
+    samples = [pipeline(_video(), generator=generator, **kwargs).latents for _ in range(3)]
+    ensemble = pipeline(_video(), seed=7, ensemble_size=3, **kwargs).latents
+    for name in ("rgb", "xyz"):
+        mean = torch.stack([getattr(s, name) for s in samples]).mean(0)
+        torch.testing.assert_close(getattr(ensemble, name), mean)
+        assert not torch.allclose(getattr(samples[0], name), mean, atol=1e-3)  # the samples differ
+    single = pipeline(_video(), seed=7, ensemble_size=1, **kwargs).latents
+    torch.testing.assert_close(single.xyz, samples[0].xyz)
+    decoded = pipeline(_video(), task="full_video", num_inference_steps=2, seed=7, ensemble_size=3)
+    assert decoded.pointmaps.shape == (5, 32, 48, 3) and decoded.frames.dtype == np.uint8
 
 
 def test_progress_bar_shows_the_steps_and_can_be_silenced(pipeline, capsys):

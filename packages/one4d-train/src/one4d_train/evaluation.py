@@ -155,12 +155,17 @@ def psnr(generated: np.ndarray, reference: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
-def evaluate_task(pipeline, clips: list[Clip], task: str, seed: int = 0) -> GeometryScores:
-    """The pipeline on each clip for `task` (its sampling defaults), scored on the observed frames."""
+def evaluate_task(
+    pipeline, clips: list[Clip], task: str, seed: int = 0, ensemble_size: int = 1
+) -> GeometryScores:
+    """The pipeline on each clip for `task` (its sampling defaults; `ensemble_size` samples averaged, full
+    video only), scored on the observed frames."""
     rows: list[tuple[float, ...] | None] = []
     psnrs: list[float] = []
     for index, clip in enumerate(clips):
-        out = pipeline(clip.rgb, task=task, prompt=clip.caption, seed=seed + index)
+        out = pipeline(
+            clip.rgb, task=task, prompt=clip.caption, seed=seed + index, ensemble_size=ensemble_size
+        )
         observed = np.flatnonzero(out.frame_mask > 0)
         hidden = np.flatnonzero(out.frame_mask == 0)
         if len(hidden):
@@ -200,7 +205,16 @@ def pointmap_latents(vae, clip: Clip, device: torch.device | str = "cpu", norm=N
 def score_pointmap_latents(vae, latents: list[torch.Tensor], clips: list[Clip], norms=None) -> GeometryScores:
     """Pointmap latents (one (1, 16, f, h, w) per clip) decoded, read back (in `norms`, one per clip, or in
     the model's own units as the pipeline does), recovered and scored like the model's full-video output."""
-    rows: list[tuple[float, ...] | None] = []
+    return _mean_scores(scene_scores_of_latents(vae, latents, clips, norms), [])
+
+
+@torch.no_grad()
+def scene_scores_of_latents(
+    vae, latents: list[torch.Tensor], clips: list[Clip], norms=None
+) -> list[tuple[float, float, float, float] | None]:
+    """`score_pointmap_latents` per scene: (AbsRel, delta<1.25, focal error, rotation error in degrees) of
+    each clip, None where no cameras could be recovered (for medians and per-scene outliers)."""
+    rows: list[tuple[float, float, float, float] | None] = []
     for index, (latent, clip) in enumerate(zip(latents, clips, strict=True)):
         norm = UNIT_NORMALIZATION if norms is None else norms[index]
         decoded = vae.decode(latent).float()[0].permute(1, 2, 3, 0).cpu().numpy()
@@ -211,7 +225,7 @@ def score_pointmap_latents(vae, latents: list[torch.Tensor], clips: list[Clip], 
             continue
         frames = np.arange(clip.num_frames)
         rows.append(_frame_scores(recovery.depth, recovery.c2w, recovery.focal, clip, frames))
-    return _mean_scores(rows, [])
+    return rows
 
 
 def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") -> GeometryScores:
@@ -222,21 +236,29 @@ def vae_reference(vae, clips: list[Clip], device: torch.device | str = "cpu") ->
 
 
 def evaluate_geometry(
-    pipeline, vae, clips: list[Clip], seed: int = 0, run_spec=None
+    pipeline, vae, clips: list[Clip], seed: int = 0, run_spec=None, ensemble_size: int = 1
 ) -> dict[str, GeometryScores]:
     """Rows "full_video", "sparse_frames", "single_image" (the model), "constant" and "vae" (references),
-    and "shipped" (the shipped `one4d-tiny`'s full video) when `run_spec` is of its kind."""
+    and "shipped" (the shipped `one4d-tiny`'s full video) when `run_spec` is of its kind. `ensemble_size`
+    applies to the full-video rows (the tasks that generate frames draw one sample)."""
     # Text to 4D observes nothing, so its scene is not the clip's: no ground truth to score it against.
-    rows = {task: evaluate_task(pipeline, clips, task, seed) for task in reversed(FRAME_TASKS)}
+    rows = {
+        task: evaluate_task(pipeline, clips, task, seed, ensemble_size if task == "full_video" else 1)
+        for task in reversed(FRAME_TASKS)
+    }
     rows["constant"] = constant_reference(clips)
     rows["vae"] = vae_reference(vae, clips, pipeline.device)
-    shipped = None if run_spec is None else shipped_model_row(run_spec, clips, pipeline.device, seed)
+    shipped = None
+    if run_spec is not None:
+        shipped = shipped_model_row(run_spec, clips, pipeline.device, seed, ensemble_size)
     if shipped is not None:
         rows["shipped"] = shipped
     return rows
 
 
-def shipped_model_row(spec, clips: list[Clip], device, seed: int = 0) -> GeometryScores | None:
+def shipped_model_row(
+    spec, clips: list[Clip], device, seed: int = 0, ensemble_size: int = 1
+) -> GeometryScores | None:
     """Full-video scores of the shipped `one4d-tiny` on the same clips, for runs of its kind (same variant,
     VAE and clip size), so that a fine-tuning's table shows the shipped model beside it; else None."""
     from one4d_model import One4DPipeline, read_spec
@@ -253,7 +275,7 @@ def shipped_model_row(spec, clips: list[Clip], device, seed: int = 0) -> Geometr
         return None
     pipeline = One4DPipeline.from_checkpoint(TINY_NAME, device=device)
     pipeline.set_progress_bar_config(disable=True)
-    return evaluate_task(pipeline, clips, "full_video", seed)
+    return evaluate_task(pipeline, clips, "full_video", seed, ensemble_size)
 
 
 ROW_LABELS = {

@@ -2,6 +2,7 @@
 
     one4d-heldout runs/tiny-cpu                        # the table `one4d-train` printed at the end
     one4d-heldout runs/tiny-cpu --steps 50 --guidance 4
+    one4d-heldout runs/tiny-cpu --ensemble 8           # full video: the mean of 8 samples per scene
 
 The scenes are the run's held-out synthetic scenes (never trained on); the model is the run's latest
 checkpoint through `One4DPipeline`; the reference rows (constant depth, ground truth through the VAE) are
@@ -22,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, help="sampling steps (default: as the run recorded)")
     parser.add_argument("--guidance", type=float, help="guidance scale (default: as the run recorded)")
     parser.add_argument("--shift", type=float, help="sampling shift (default: as the run recorded)")
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        help="full-video rows: the mean of this many samples per scene (One4DPipeline's ensemble_size)",
+    )
     return parser
 
 
@@ -53,10 +60,12 @@ def _heldout(args) -> int:
     )
     held_out = synthetic_clips(config, held_out=True)
     clips = [held_out.source[i] for i in range(len(held_out))]
-    rows = evaluate_geometry(pipeline, pipeline.vae, clips, config.seed, model_spec(config))
+    rows = evaluate_geometry(pipeline, pipeline.vae, clips, config.seed, model_spec(config), args.ensemble)
     s = pipeline.sampling
+    ensemble = f"; full video: mean of {args.ensemble} samples" if args.ensemble > 1 else ""
     print(
-        f"{len(clips)} held-out scenes; {s.num_steps} steps, guidance {s.guidance_scale}, shift {s.shift}\n"
+        f"{len(clips)} held-out scenes; {s.num_steps} steps, guidance {s.guidance_scale}, shift {s.shift}"
+        f"{ensemble}\n"
         f"{format_geometry_table(rows)}"
     )
     return 0

@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guidance", type=float, help="classifier-free guidance (default: as recorded)")
     parser.add_argument("--shift", type=float, help="flow-matching sampling shift (default: as recorded)")
     parser.add_argument(
+        "--ensemble",
+        type=positive_int,
+        default=1,
+        help="full_video only: the mean of this many samples (a steadier reconstruction; that many times "
+        "the sampling time)",
+    )
+    parser.add_argument(
         "--scheduler",
         choices=SCHEDULERS,
         default="euler",
@@ -239,6 +246,7 @@ def _generate(args: argparse.Namespace) -> int:
         window_frames=args.window,
         window_overlap=args.overlap,
         window_blend=args.blend,
+        ensemble_size=args.ensemble,
     )
     if not parallel.is_main:  # every rank holds the same result; rank 0 writes it
         return 0

@@ -206,6 +206,7 @@ class One4DPipeline:
         window_frames: int | None = None,
         window_overlap: int | None = None,
         window_blend: str = "linear",
+        ensemble_size: int = 1,
     ) -> One4DPipelineOutput | tuple:
         """Generate RGB frames and pointmaps.
 
@@ -231,6 +232,13 @@ class One4DPipeline:
         overlapping windows of that length (`window_overlap` frames shared, default a quarter; 4k + 1 frames
         per window, any number in all), each aligned to the first by a Sim(3) on the shared frames and blended
         over them (`window_blend` "linear" or "none"); see `one4d_model.pipelines.long_video`.
+
+        Reconstruction ensemble: with every frame observed (the full-video task), `ensemble_size` > 1 draws
+        that many samples from successive noise of `generator` and returns the mean of their latents, RGB and
+        XYZ, decoded once. One sample is a draw from the model's posterior, whose squared error is the
+        posterior variance twice over; the mean estimates the posterior mean, which minimises it (Marigold's
+        test-time ensemble, `ensemble_size` in diffusers' `MarigoldDepthPipeline`, does the same for depth).
+        Tasks that generate frames refuse it: a mean of different generated videos is not one video.
         """
         if output_type not in OUTPUT_TYPES:
             raise ModelError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
@@ -243,6 +251,14 @@ class One4DPipeline:
             raise ModelError("recover_cameras needs decoded pointmaps: use output_type 'np' or 'pt'")
         frames = self._frames(video, task, frame_mask, num_frames, height, width)
         mask = self._mask(frames.shape[0], task, frame_mask, seed)
+        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
+            raise ModelError(f"ensemble_size must be a positive integer, got {ensemble_size!r}")
+        if ensemble_size > 1 and not np.all(mask > 0):
+            raise ModelError(
+                f"ensemble_size {ensemble_size} averages samples, which is for reconstruction: every frame "
+                f"observed (task 'full_video'); this call observes {int((mask > 0).sum())} of {len(mask)} "
+                "frames, and a mean of different generated frames is not a video"
+            )
         windows = self._windows(frames.shape[0], window_frames, window_overlap)
         if len(windows) > 1 and output_type == "latent":
             raise ModelError(
@@ -273,7 +289,7 @@ class One4DPipeline:
 
         def sample(window_video: np.ndarray, window_mask: np.ndarray) -> JointLatents:
             return self._sample_window(
-                window_video, window_mask, text, negative, config, generator, on_step_end
+                window_video, window_mask, text, negative, config, generator, on_step_end, ensemble_size
             )
 
         if len(windows) == 1:
@@ -317,9 +333,12 @@ class One4DPipeline:
             return (output.frames, output.pointmaps, output.valid, output.saturated, mask, output.cameras)
         return output
 
-    def _sample_window(self, frames, mask, text, negative, config, generator, on_step_end) -> JointLatents:
+    def _sample_window(
+        self, frames, mask, text, negative, config, generator, on_step_end, ensemble_size: int = 1
+    ) -> JointLatents:
         """Joint latents of one window: its observed frames encoded (UMC), its first conditioning frame
-        through the image encoder, then `sample_joint`."""
+        through the image encoder, then `sample_joint` (`ensemble_size` times, one after another so memory
+        stays that of one sample, and averaged)."""
         device, using = self.device, self.residency.using
         rgb = rgb_to_unit(torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None])
         cond_rgb = conditioning_video(rgb, mask)
@@ -335,20 +354,29 @@ class One4DPipeline:
             using("transformer", self.transformer),
             torch.autocast(device.type, torch.bfloat16, enabled=bf16),
         ):
-            return sample_joint(
-                self.transformer,
-                cond,
-                packed,
-                text,
-                image,
-                negative,
-                config=config,
-                generator=generator,
-                scheduler=self.scheduler,
-                on_step_end=on_step_end,
-                progress=self.progress_bar,
-                parallel=self.parallel,
-            )
+            samples = [
+                sample_joint(
+                    self.transformer,
+                    cond,
+                    packed,
+                    text,
+                    image,
+                    negative,
+                    config=config,
+                    generator=generator,
+                    scheduler=self.scheduler,
+                    on_step_end=on_step_end,
+                    progress=self.progress_bar,
+                    parallel=self.parallel,
+                )
+                for _ in range(ensemble_size)
+            ]
+        if ensemble_size == 1:
+            return samples[0]
+        return JointLatents(
+            rgb=torch.stack([s.rgb.float() for s in samples]).mean(0).to(samples[0].rgb.dtype),
+            xyz=torch.stack([s.xyz.float() for s in samples]).mean(0).to(samples[0].xyz.dtype),
+        )
 
     def _decode(self, latents: JointLatents) -> WindowOutput:
         with self.residency.using("vae", self.vae):
