@@ -8,11 +8,13 @@ dominate a mean), beside the constant answer; `--json` keeps the per-scene score
 
     uv run python tools/ensemble_study.py one4d-tiny --sizes 1 2 4 8 16
     uv run python tools/ensemble_study.py runs/dense/dense --sizes 1 2 4 8 16
+    uv run python tools/ensemble_study.py one4d-tiny --sizes 1 --steps 1   # (and runs/dense/dense)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -101,13 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="one4d-tiny, a one4d-train run folder or step folder")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--clips", type=int, default=16, help="held-out scenes (the README's: 16)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="sampling steps (default: as the run recorded; 1: the x0 "
+        "prediction from pure noise, the model's estimate of the posterior mean)",
+    )
     parser.add_argument("--json", type=Path, help="write the per-scene scores here")
     args = parser.parse_args(argv)
     if min(args.sizes) < 1:
         parser.error(f"--sizes must be positive, got {args.sizes}")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be positive, got {args.steps}")
     clips, seed = held_out_clips(args.checkpoint, args.clips)
     pipeline = One4DPipeline.from_checkpoint(args.checkpoint)
     pipeline.set_progress_bar_config(disable=True)
+    if args.steps is not None:
+        pipeline.sampling = dataclasses.replace(pipeline.sampling, num_steps=args.steps)
     draws = draw_latents(pipeline, clips, seed, max(args.sizes))
     per_scene = ensemble_scores(pipeline, clips, draws, sorted(set(args.sizes)))
     results = {k: summary(rows) for k, rows in per_scene.items()}

@@ -48,5 +48,11 @@ def test_prefix_means_are_the_pipelines_ensembles(tmp_path, capsys):
     assert table.count("\n| 1 | ") == 1 and "| 2 | " in table and "reference: constant depth" in table
     record = json.loads((tmp_path / "e.json").read_text())
     assert set(record["scenes"]) == {"1", "2"} and len(record["scenes"]["2"]) == 2
-    with pytest.raises(SystemExit):
-        tool.main([str(run), "--sizes", "0"])
+    one_step = ["--clips", "2", "--sizes", "1", "--steps", "1", "--json", str(tmp_path / "s.json")]
+    assert tool.main([str(run), *one_step]) == 0
+    assert "| 1 | " in capsys.readouterr().out
+    # One sampling step instead of the run's two: another answer for the same draws' noise.
+    assert json.loads((tmp_path / "s.json").read_text())["scenes"]["1"] != record["scenes"]["1"]
+    for bad in (["--sizes", "0"], ["--steps", "0"]):
+        with pytest.raises(SystemExit):
+            tool.main([str(run), *bad])
