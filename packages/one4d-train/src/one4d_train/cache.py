@@ -16,7 +16,7 @@ import torch
 from one4d_geometry.cli_errors import run_cli
 
 from .arguments import add_config_arguments
-from .config import CPU_VARIANTS, ConfigError, TrainConfig, load_config
+from .config import ConfigError, TrainConfig, load_config, missing_encoder_paths
 
 
 def _clips(config: TrainConfig):
@@ -113,13 +113,9 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _check_encoders(config: TrainConfig) -> None:
-    """The Wan variants need umT5 and CLIP paths; CPU-sized ones use the tiny stand-ins, as training does."""
-    m = config.model
-    if m.variant in CPU_VARIANTS:
-        return
-    for key, value in (("model.text_encoder", m.text_encoder), ("model.image_encoder", m.image_encoder)):
-        if not value:
-            raise ConfigError(f"config key '{key}': expected a local path to build a cache, got ''")
+    """The encoders a cache is built with must be there (`config.missing_encoder_paths`, training's rule)."""
+    for key in missing_encoder_paths(config.model):
+        raise ConfigError(f"config key '{key}': expected a local path to build a cache, got ''")
 
 
 if __name__ == "__main__":

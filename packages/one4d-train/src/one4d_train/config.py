@@ -395,8 +395,21 @@ def validate(config: TrainConfig) -> None:
         need(bool(m.base_path), "model.base_path", f"a local path to the {m.variant} weights", m.base_path)
         need(vae_is_path, "model.vae", "a local path to the Wan2.1 VAE", m.vae)
         if d.source != "cache":  # a cache already holds the text and image embeddings
-            need(bool(m.text_encoder), "model.text_encoder", "a local path to the umT5 encoder", "")
-            need(bool(m.image_encoder), "model.image_encoder", "a local path to the CLIP image encoder", "")
+            for key in missing_encoder_paths(m):
+                need(False, key, f"a local path to the {ENCODER_NAMES[key]}", "")
+
+
+ENCODER_NAMES = {"model.text_encoder": "umT5 encoder", "model.image_encoder": "CLIP image encoder"}
+
+
+def missing_encoder_paths(m: ModelConfig) -> list[str]:
+    """The encoder keys a model needs a local path in and has none: the Wan variants read umT5 and CLIP from
+    local folders, the CPU-sized ones (`CPU_VARIANTS`) use the tiny stand-ins and need none. Whatever encodes
+    text or frames (training, `one4d-cache`) asks this one rule."""
+    if m.variant in CPU_VARIANTS:
+        return []
+    paths = {"model.text_encoder": m.text_encoder, "model.image_encoder": m.image_encoder}
+    return [key for key, value in paths.items() if not value]
 
 
 def _validate_datasets(d: DataConfig, need) -> None:
