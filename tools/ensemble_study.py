@@ -28,7 +28,7 @@ from one4d_model.models.tiny import TINY_NAME
 from one4d_train.batches import synthetic_clips
 from one4d_train.config import load_config
 from one4d_train.evaluation import (
-    constant_reference,
+    constant_scene_scores,
     explained_variance,
     pointmap_latents,
     scene_scores_of_latents,
@@ -96,24 +96,24 @@ def summary(rows: list) -> dict[str, list[float]]:
     return stats
 
 
-def format_table(results: dict[int, dict], explained: dict, constant) -> str:
+def _row(label: str, explained: str, stats: dict) -> str:
+    mean, median = stats["mean"], stats["median"]
+    recovered, scenes = stats["recovered"]
+    return (
+        f"| {label} | {explained} | {mean[0]:.3f} / {median[0]:.3f} | {mean[1]:.3f} | "
+        f"{100 * mean[2]:.1f} / {100 * median[2]:.1f} % | {mean[3]:.2f} / {median[3]:.2f} deg | "
+        f"{recovered}/{scenes} |"
+    )
+
+
+def format_table(results: dict[int, dict], explained: dict, constant: dict) -> str:
     lines = [
         "| samples averaged | XYZ latents explained | depth AbsRel (mean / median) | delta<1.25 "
         "| focal error (mean / median) | rotation error (mean / median) | recovered |",
         "|---|---|---|---|---|---|---|",
     ]
-    for k, s in results.items():
-        mean, median = s["mean"], s["median"]
-        lines.append(
-            f"| {k} | {explained['explained'][k]:.3f} | {mean[0]:.3f} / {median[0]:.3f} | {mean[1]:.3f} | "
-            f"{100 * mean[2]:.1f} / {100 * median[2]:.1f} % | {mean[3]:.2f} / {median[3]:.2f} deg | "
-            f"{s['recovered'][0]}/{s['recovered'][1]} |"
-        )
-    lines.append(
-        f"| reference: constant depth, identity cameras, mean focal | 0 | {constant.abs_rel:.3f} | "
-        f"{constant.delta:.3f} | {100 * constant.focal_error:.1f} % | {constant.rotation_error_deg:.2f} deg "
-        f"| {constant.recovered}/{constant.clips} |"
-    )
+    lines += [_row(str(k), f"{explained['explained'][k]:.3f}", stats) for k, stats in results.items()]
+    lines.append(_row("reference: constant depth, identity cameras, mean focal", "0", constant))
     lines.append(
         f"\nspread of one draw about the mean of all, as a share of the variance: {explained['spread']:.3f}"
     )
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     per_scene = ensemble_scores(pipeline, clips, draws, sorted(set(args.sizes)))
     results = {k: summary(rows) for k, rows in per_scene.items()}
     explained = explained_by_size(pipeline, clips, draws, sorted(set(args.sizes)))
-    print(format_table(results, explained, constant_reference(clips)))
+    print(format_table(results, explained, summary(constant_scene_scores(clips))))
     if args.json is not None:
         record = {"checkpoint": args.checkpoint, "scenes": per_scene, "summary": results, **explained}
         atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")

@@ -180,6 +180,11 @@ def evaluate_task(
 
 def constant_reference(clips: list[Clip]) -> GeometryScores:
     """The trivial answer: constant depth, identity rotations, the mean focal length of the scenes."""
+    return _mean_scores(constant_scene_scores(clips), [])
+
+
+def constant_scene_scores(clips: list[Clip]) -> list[tuple[float, float, float, float]]:
+    """`constant_reference` per scene (AbsRel, delta<1.25, focal error, rotation error in degrees)."""
     rows = []
     for clip in clips:
         frames = np.arange(clip.num_frames)
@@ -187,7 +192,7 @@ def constant_reference(clips: list[Clip]) -> GeometryScores:
         c2w = np.tile(np.eye(4), (clip.num_frames, 1, 1))
         focal = np.full(clip.num_frames, MEAN_FOCAL * clip.width)
         rows.append(_frame_scores(depth, c2w, focal, clip, frames))
-    return _mean_scores(rows, [])
+    return rows
 
 
 @torch.no_grad()
