@@ -337,8 +337,8 @@ class One4DPipeline:
         self, frames, mask, text, negative, config, generator, on_step_end, ensemble_size: int = 1
     ) -> JointLatents:
         """Joint latents of one window: its observed frames encoded (UMC), its first conditioning frame
-        through the image encoder, then `sample_joint` (`ensemble_size` times, one after another so memory
-        stays that of one sample, and averaged)."""
+        through the image encoder, then `sample_joint` (`ensemble_size` times, one after another so that the
+        transformer's memory stays that of one sample, and averaged)."""
         device, using = self.device, self.residency.using
         rgb = rgb_to_unit(torch.from_numpy(frames).to(device).permute(3, 0, 1, 2)[None])
         cond_rgb = conditioning_video(rgb, mask)
@@ -354,8 +354,9 @@ class One4DPipeline:
             using("transformer", self.transformer),
             torch.autocast(device.type, torch.bfloat16, enabled=bf16),
         ):
-            samples = [
-                sample_joint(
+            total = None
+            for _ in range(ensemble_size):
+                drawn = sample_joint(
                     self.transformer,
                     cond,
                     packed,
@@ -369,14 +370,12 @@ class One4DPipeline:
                     progress=self.progress_bar,
                     parallel=self.parallel,
                 )
-                for _ in range(ensemble_size)
-            ]
-        if ensemble_size == 1:
-            return samples[0]
-        return JointLatents(
-            rgb=torch.stack([s.rgb.float() for s in samples]).mean(0).to(samples[0].rgb.dtype),
-            xyz=torch.stack([s.xyz.float() for s in samples]).mean(0).to(samples[0].xyz.dtype),
-        )
+                if ensemble_size == 1:
+                    return drawn
+                both = torch.cat([drawn.rgb, drawn.xyz], dim=1).float()
+                total = both if total is None else total + both
+        rgb, xyz = (total / ensemble_size).to(drawn.rgb.dtype).chunk(2, dim=1)
+        return JointLatents(rgb=rgb, xyz=xyz)
 
     def _decode(self, latents: JointLatents) -> WindowOutput:
         with self.residency.using("vae", self.vae):
