@@ -36,6 +36,9 @@ batch 8 on 2048 clips), and replaces `--base shipped`:
 
     uv run one4d-pretrain base --output-dir runs/base-p1 --set variant=one4d-tiny-p1
     runs/dense      --base dense=runs/base-p1/base --set 'model.variant="one4d-tiny-p1"'
+    runs/long       --base dense-long=runs/base-p1/base --set 'model.variant="one4d-tiny-p1"' \
+                    --set max_steps=4500 --set save_every=1500 --set data.num_clips=4096 \
+                    --set timestep_shift=8.0     # everything the 1500-step rows favour, 3x as long
 
     uv run python tools/prior_study_figure.py docs/images/experiments \
         "default (DLC, 2 links, paper's task mix, shift 3)=runs/prior:shipped" \
@@ -48,6 +51,7 @@ batch 8 on 2048 clips), and replaces `--base shipped`:
         "full-video task only=runs/fvonly:shipped" \
         "full-video task only, shift 1 in training and sampling=runs/fvs1:shipped" \
         "1 x 1 latent patches (own base)=runs/dense:dense" \
+        "1 x 1, shift 8, 4096 clips, 4500 steps (own base)=runs/long:dense-long" \
         "random base=runs/prior:random"
 
 Writes OUT.json and OUT.png and prints the Markdown table. The studies must share their references (the
