@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from one4d_geometry.files import atomic_write_text
 from one4d_model import One4DPipeline, find_checkpoint
+from one4d_model.cli.generate import positive_int
 from one4d_model.loading.run_format import run_folder
 from one4d_model.models.tiny import TINY_NAME
 from one4d_train.batches import synthetic_clips
@@ -123,20 +124,16 @@ def format_table(results: dict[int, dict], explained: dict, constant: dict) -> s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="one4d-tiny, a one4d-train run folder or step folder")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    parser.add_argument("--clips", type=int, default=16, help="held-out scenes (the README's: 16)")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--clips", type=positive_int, default=16, help="held-out scenes (the README's: 16)")
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         help="sampling steps (default: as the run recorded; 1: the x0 "
         "prediction from pure noise, the model's estimate of the posterior mean)",
     )
     parser.add_argument("--json", type=Path, help="write the per-scene scores here")
     args = parser.parse_args(argv)
-    if min(args.sizes) < 1:
-        parser.error(f"--sizes must be positive, got {args.sizes}")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be positive, got {args.steps}")
     clips, seed = held_out_clips(args.checkpoint, args.clips)
     pipeline = One4DPipeline.from_checkpoint(args.checkpoint)
     pipeline.set_progress_bar_config(disable=True)
