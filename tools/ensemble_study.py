@@ -26,9 +26,10 @@ from one4d_model import One4DPipeline, find_checkpoint
 from one4d_model.cli.generate import positive_int
 from one4d_model.loading.run_format import run_folder
 from one4d_model.models.tiny import TINY_NAME
-from one4d_train.batches import synthetic_clips
+from one4d_train.batches import held_out_scenes
 from one4d_train.config import load_config
 from one4d_train.evaluation import (
+    channel_variance,
     constant_scene_scores,
     explained_variance,
     pointmap_latents,
@@ -46,8 +47,7 @@ def held_out_clips(checkpoint: str, count: int) -> tuple[list, int]:
     else:
         config = load_config(run_folder(find_checkpoint(checkpoint)) / "config.toml")
     config.data.eval_clips = count
-    held_out = synthetic_clips(config, held_out=True)
-    return [held_out.source[i] for i in range(len(held_out))], config.seed
+    return held_out_scenes(config), config.seed
 
 
 def draw_latents(pipeline: One4DPipeline, clips: list, seed: int, draws: int) -> list[torch.Tensor]:
@@ -82,8 +82,9 @@ def explained_by_size(pipeline, clips, draws: list[torch.Tensor], sizes: list[in
         truth = torch.cat([pointmap_latents(pipeline.vae, clip, pipeline.device) for clip in clips]).float()
     stacked = torch.stack([d.float() for d in draws])  # (clips, draws, 16, f, h, w)
     explained = {k: explained_variance(stacked[:, :k].mean(1), truth) for k in sizes}
-    variance = float((truth - truth.mean(dim=(0, 2, 3, 4), keepdim=True)).pow(2).mean())
-    spread = float(stacked.var(dim=1).mean()) / variance if stacked.shape[1] > 1 else math.nan
+    spread = math.nan
+    if stacked.shape[1] > 1:
+        spread = float(stacked.var(dim=1).mean()) / channel_variance(truth)
     return {"explained": explained, "spread": spread}
 
 

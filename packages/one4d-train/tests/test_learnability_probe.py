@@ -6,7 +6,7 @@ import math
 
 import pytest
 from one4d_model.models.vae import build_vae
-from one4d_train.batches import synthetic_clips
+from one4d_train.batches import held_out_scenes
 from one4d_train.config import ConfigError, load_config
 from one4d_train.evaluation import pointmap_latents, score_pointmap_latents, vae_reference
 from one4d_train.learnability import load_cached_latents, main
@@ -17,8 +17,7 @@ def test_true_latents_score_alike_in_the_models_units_and_in_the_clips():
     """Generated pointmaps are read in the model's normalized units; the geometry of true latents read that
     way must match the ground-truth-through-VAE reference, which reads them in the clip's metric frame."""
     config = load_config(None, "tiny-cpu", ["data.eval_clips=3"])
-    held_out = synthetic_clips(config, held_out=True)
-    clips = [held_out.source[i] for i in range(len(held_out))]
+    clips = held_out_scenes(config)
     vae = build_vae(config.model.vae)
     reference = vae_reference(vae, clips)
     unit = score_pointmap_latents(vae, [pointmap_latents(vae, clip) for clip in clips], clips)

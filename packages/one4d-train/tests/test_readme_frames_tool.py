@@ -11,7 +11,7 @@ import pytest
 from one4d_geometry import recover_cameras
 from one4d_model.pipelines.pipeline import One4DPipelineOutput
 from one4d_model.viz.outputs import write_generation
-from one4d_train.batches import synthetic_clips
+from one4d_train.batches import held_out_scenes
 from one4d_train.config import load_config
 from PIL import Image
 
@@ -33,7 +33,7 @@ def _tool(capsys, *args: str) -> str:
 def _held_out(count: int):
     config = load_config()
     config.data.eval_clips = count
-    return [synthetic_clips(config, held_out=True).source[i] for i in range(count)]
+    return held_out_scenes(config)
 
 
 def _truth_as_output(folder: Path, clip) -> None:

@@ -55,6 +55,12 @@ def synthetic_clips(config: TrainConfig, held_out: bool = False) -> ClipDataset:
     )
 
 
+def held_out_scenes(config: TrainConfig) -> list:
+    """The held-out synthetic scenes as whole clips (`Clip`), in order: what the evaluations score."""
+    held_out = synthetic_clips(config, held_out=True)
+    return [held_out.source[i] for i in range(len(held_out))]
+
+
 def dataset_clips(config: TrainConfig) -> ClipDataset:
     """Windows of the datasets named in `data.datasets` ("FORMAT:ROOT"), mixed by `data.dataset_weights`,
     captioned from `data.captions` where it names their sequence (empty captions otherwise)."""

@@ -114,8 +114,9 @@ def _cache(args: argparse.Namespace) -> int:
 
 def _check_encoders(config: TrainConfig) -> None:
     """The encoders a cache is built with must be there (`config.missing_encoder_paths`, training's rule)."""
-    for key in missing_encoder_paths(config.model):
-        raise ConfigError(f"config key '{key}': expected a local path to build a cache, got ''")
+    missing = missing_encoder_paths(config.model)
+    if missing:
+        raise ConfigError(f"config key '{missing[0]}': expected a local path to build a cache, got ''")
 
 
 if __name__ == "__main__":

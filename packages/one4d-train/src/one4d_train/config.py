@@ -395,8 +395,9 @@ def validate(config: TrainConfig) -> None:
         need(bool(m.base_path), "model.base_path", f"a local path to the {m.variant} weights", m.base_path)
         need(vae_is_path, "model.vae", "a local path to the Wan2.1 VAE", m.vae)
         if d.source != "cache":  # a cache already holds the text and image embeddings
-            for key in missing_encoder_paths(m):
-                need(False, key, f"a local path to the {ENCODER_NAMES[key]}", "")
+            missing = missing_encoder_paths(m)
+            for key, name in ENCODER_NAMES.items():
+                need(key not in missing, key, f"a local path to the {name}", "")
 
 
 ENCODER_NAMES = {"model.text_encoder": "umT5 encoder", "model.image_encoder": "CLIP image encoder"}

@@ -62,10 +62,16 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     return _explained(float((predicted.float() - target.float()).pow(2).mean()), target)
 
 
-def _explained(mse: float, target: torch.Tensor) -> float:
+def channel_variance(target: torch.Tensor) -> float:
+    """Mean squared deviation of `target` (B, C, ...) from its per-channel means: the error of the answer
+    that explains nothing."""
     target = target.float()
     centred = target - target.mean(dim=[d for d in range(target.dim()) if d != 1], keepdim=True)
-    return 1.0 - mse / max(float(centred.pow(2).mean()), 1e-12)
+    return float(centred.pow(2).mean())
+
+
+def _explained(mse: float, target: torch.Tensor) -> float:
+    return 1.0 - mse / max(channel_variance(target), 1e-12)
 
 
 @torch.no_grad()

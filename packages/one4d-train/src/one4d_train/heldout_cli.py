@@ -49,7 +49,7 @@ def _heldout(args) -> int:
 
     from one4d_model import One4DPipeline
 
-    from .batches import synthetic_clips
+    from .batches import held_out_scenes
     from .config import model_spec
     from .evaluation import evaluate_geometry, format_geometry_table
 
@@ -58,8 +58,7 @@ def _heldout(args) -> int:
     pipeline.sampling = dataclasses.replace(
         pipeline.sampling, **{k: v for k, v in chosen.items() if v is not None}
     )
-    held_out = synthetic_clips(config, held_out=True)
-    clips = [held_out.source[i] for i in range(len(held_out))]
+    clips = held_out_scenes(config)
     rows = evaluate_geometry(pipeline, pipeline.vae, clips, config.seed, model_spec(config), args.ensemble)
     s = pipeline.sampling
     ensemble = f"; full video: mean of {args.ensemble} samples" if args.ensemble > 1 else ""

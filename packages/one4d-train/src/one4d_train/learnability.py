@@ -82,14 +82,13 @@ def run_probe(
     """Train the regressor on the cached clips; held-out R^2 and geometry every `score_every` steps."""
     from one4d_model.models.vae import build_vae
 
-    from .batches import synthetic_clips
+    from .batches import held_out_scenes
     from .evaluation import constant_reference, explained_variance, pointmap_latents, score_pointmap_latents
 
     # The held-out scenes of the preset (and of `one4d-prior`'s studies); `seed` drives the regressor only.
     config = load_config(None, "tiny-cpu", [f"data.eval_clips={held_out}"])
     rgb, xyz = load_cached_latents(Path(cache), clips)
-    scenes = synthetic_clips(config, held_out=True)
-    scenes = [scenes.source[i] for i in range(len(scenes))]
+    scenes = held_out_scenes(config)
     vae = build_vae(config.model.vae)
     with torch.no_grad():
         held_rgb = torch.cat([vae.encode(_rgb_video(clip)) for clip in scenes])
