@@ -131,6 +131,20 @@ def test_one4d_cache_needs_an_output_folder(capsys):
     assert "data.cache_dir" in capsys.readouterr().err
 
 
+def test_one4d_cache_asks_the_wan_variants_for_their_encoders(small_config, tmp_path):
+    # The same rule as training (config.missing_encoder_paths): CPU-sized variants use the stand-ins.
+    config = small_config()
+    cache_cli._check_encoders(config)
+    config.model.variant = "wan2.1-fun-1.3b-inp"
+    with pytest.raises(ValueError, match="model.text_encoder.*local path to build a cache"):
+        cache_cli._check_encoders(config)
+    config.model.text_encoder = str(tmp_path)
+    with pytest.raises(ValueError, match="model.image_encoder"):
+        cache_cli._check_encoders(config)
+    config.model.image_encoder = str(tmp_path)
+    cache_cli._check_encoders(config)
+
+
 def test_training_on_dataset_roots(small_config, tmp_path):
     root = tmp_path / "scans"
     for k in range(2):
